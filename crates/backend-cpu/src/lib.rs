@@ -1,0 +1,1 @@
+//! skiff-backend-cpu (being built).

