@@ -1,0 +1,214 @@
+//! The kernel table: one function pointer per operation, filled with the scalar reference or
+//! with the variants of one instruction set.
+//!
+//! Every entry of every ISA has the same signature as its `scalar::` twin, so a table is a
+//! one-to-one mapping and tests can run the same case through every table the host supports
+//! (`Kernels::all_supported`, in `dispatch.rs`).
+//!
+//! # Activation formats
+//! As in ggml, each weight type is multiplied with activations converted to its "vec_dot type":
+//! `Q8_0` for Q4_0/Q5_0/Q8_0, `Q8_1` (with its `s = d * Σq` field) for Q4_1/Q5_1, `Q8_K` for the
+//! K-quants, and plain little-endian f32 for F32/F16/BF16. Quantized activation rows are stored in
+//! ggml's exact block byte layouts, so they compare bit for bit with `skiff_tensor`'s reference.
+
+use std::fmt;
+
+use skiff_tensor::DType;
+
+/// Most activation rows one [`DotFn`] call handles; the matmul groups tokens by this.
+pub const MAX_ROWS: usize = 4;
+
+/// Dot products of one weight row with up to [`MAX_ROWS`] activation rows:
+/// `out[r] = Σ_i W[i] · A_r[i]`, where `w` is exactly one weight row (whole blocks of the weight
+/// type), and activation row `r` starts at byte `r * act_stride` of `acts`, in the weight type's
+/// [`ActFormat`].
+///
+/// Panics (a caller bug) when `w` is not whole blocks, `out` is empty or longer than
+/// [`MAX_ROWS`], `act_stride` is shorter than one activation row, or `acts` is too short.
+pub type DotFn = fn(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
+
+/// Converts one row of f32 activations into an [`ActFormat`] row.
+///
+/// Panics (a caller bug) when `x.len()` is not whole blocks or `out` has the wrong length.
+pub type QuantizeFn = fn(x: &[f32], out: &mut [u8]);
+
+/// An instruction-set family of kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable safe Rust: the specification every other variant is tested against.
+    Scalar,
+    /// x86_64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86_64 AVX-512 F/BW/VL + VNNI (plus the AVX2 set).
+    Avx512,
+}
+
+impl Isa {
+    /// Lower-case name used in logs and benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The layout activations are converted to before a weight type's dot products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActFormat {
+    /// Little-endian f32 values, unconverted.
+    F32,
+    /// ggml `block_q8_0`: f16 `d`, 32 × i8 (34 bytes per 32 values).
+    Q8_0,
+    /// ggml `block_q8_1`: f16 `d`, f16 `s`, 32 × i8 (36 bytes per 32 values).
+    Q8_1,
+    /// ggml `block_q8_K`: f32 `d`, 256 × i8, 16 × i16 block sums (292 bytes per 256 values).
+    Q8K,
+}
+
+impl ActFormat {
+    /// The activation format weights of `dtype` are multiplied with, or `None` when `dtype`
+    /// has no matmul kernel.
+    pub fn for_weight(dtype: DType) -> Option<ActFormat> {
+        use DType::*;
+        match dtype {
+            F32 | F16 | BF16 => Some(ActFormat::F32),
+            Q4_0 | Q5_0 | Q8_0 => Some(ActFormat::Q8_0),
+            Q4_1 | Q5_1 => Some(ActFormat::Q8_1),
+            Q2K | Q3K | Q4K | Q5K | Q6K => Some(ActFormat::Q8K),
+            Q8_1 | Q8K | I8 | I16 | I32 | I64 | F64 => None,
+        }
+    }
+
+    /// Values per block.
+    pub fn block_len(self) -> usize {
+        match self {
+            ActFormat::F32 => 1,
+            ActFormat::Q8_0 | ActFormat::Q8_1 => 32,
+            ActFormat::Q8K => skiff_tensor::QK_K,
+        }
+    }
+
+    /// Bytes per block.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            ActFormat::F32 => 4,
+            ActFormat::Q8_0 => DType::Q8_0.block_bytes(),
+            ActFormat::Q8_1 => DType::Q8_1.block_bytes(),
+            ActFormat::Q8K => DType::Q8K.block_bytes(),
+        }
+    }
+
+    /// Bytes of one row of `n_values` values (`n_values` must be whole blocks).
+    pub fn row_bytes(self, n_values: usize) -> usize {
+        n_values / self.block_len() * self.block_bytes()
+    }
+}
+
+/// One instruction set's kernels. Built only by `dispatch.rs`, which proves the CPU supports
+/// the set before handing out a table.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// Which instruction set these kernels use.
+    pub isa: Isa,
+    /// Activation rows → ggml `block_q8_0` rows (`quantize_row_q8_0`).
+    pub quantize_q8_0: QuantizeFn,
+    /// Activation rows → ggml `block_q8_1` rows (`quantize_row_q8_1`).
+    pub quantize_q8_1: QuantizeFn,
+    /// Activation rows → ggml `block_q8_K` rows (`quantize_row_q8_K`).
+    pub quantize_q8_k: QuantizeFn,
+    /// f32 weights · f32 activations.
+    pub vec_dot_f32: DotFn,
+    /// f16 weights · f32 activations.
+    pub vec_dot_f16_f32: DotFn,
+    /// bf16 weights · f32 activations.
+    pub vec_dot_bf16_f32: DotFn,
+    /// Q4_0 weights · Q8_0 activations.
+    pub vec_dot_q4_0_q8_0: DotFn,
+    /// Q4_1 weights · Q8_1 activations.
+    pub vec_dot_q4_1_q8_1: DotFn,
+    /// Q5_0 weights · Q8_0 activations.
+    pub vec_dot_q5_0_q8_0: DotFn,
+    /// Q5_1 weights · Q8_1 activations.
+    pub vec_dot_q5_1_q8_1: DotFn,
+    /// Q8_0 weights · Q8_0 activations.
+    pub vec_dot_q8_0_q8_0: DotFn,
+    /// Q2_K weights · Q8_K activations.
+    pub vec_dot_q2_k_q8_k: DotFn,
+    /// Q3_K weights · Q8_K activations.
+    pub vec_dot_q3_k_q8_k: DotFn,
+    /// Q4_K weights · Q8_K activations.
+    pub vec_dot_q4_k_q8_k: DotFn,
+    /// Q5_K weights · Q8_K activations.
+    pub vec_dot_q5_k_q8_k: DotFn,
+    /// Q6_K weights · Q8_K activations.
+    pub vec_dot_q6_k_q8_k: DotFn,
+}
+
+impl Kernels {
+    /// The dot kernel for weights of `dtype`, or `None` when matmul does not accept `dtype`.
+    pub fn vec_dot(&self, dtype: DType) -> Option<DotFn> {
+        use DType::*;
+        Some(match dtype {
+            F32 => self.vec_dot_f32,
+            F16 => self.vec_dot_f16_f32,
+            BF16 => self.vec_dot_bf16_f32,
+            Q4_0 => self.vec_dot_q4_0_q8_0,
+            Q4_1 => self.vec_dot_q4_1_q8_1,
+            Q5_0 => self.vec_dot_q5_0_q8_0,
+            Q5_1 => self.vec_dot_q5_1_q8_1,
+            Q8_0 => self.vec_dot_q8_0_q8_0,
+            Q2K => self.vec_dot_q2_k_q8_k,
+            Q3K => self.vec_dot_q3_k_q8_k,
+            Q4K => self.vec_dot_q4_k_q8_k,
+            Q5K => self.vec_dot_q5_k_q8_k,
+            Q6K => self.vec_dot_q6_k_q8_k,
+            Q8_1 | Q8K | I8 | I16 | I32 | I64 | F64 => return None,
+        })
+    }
+
+    /// The activation quantizer for `format`, or `None` for [`ActFormat::F32`] (no conversion).
+    pub fn quantize(&self, format: ActFormat) -> Option<QuantizeFn> {
+        match format {
+            ActFormat::F32 => None,
+            ActFormat::Q8_0 => Some(self.quantize_q8_0),
+            ActFormat::Q8_1 => Some(self.quantize_q8_1),
+            ActFormat::Q8K => Some(self.quantize_q8_k),
+        }
+    }
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernels").field("isa", &self.isa).finish_non_exhaustive()
+    }
+}
+
+/// Checks a [`DotFn`] call's arguments and returns the number of blocks in the weight row.
+/// Every kernel, scalar or SIMD, calls this first: SIMD kernels rely on it for the soundness of
+/// their unchecked loads.
+#[inline]
+pub(crate) fn check_dot_args(
+    w: &[u8],
+    w_block_bytes: usize,
+    acts: &[u8],
+    act_stride: usize,
+    n_rows: usize,
+    act_block_bytes: usize,
+) -> usize {
+    assert!(w.len().is_multiple_of(w_block_bytes), "weight row of {} bytes is not whole blocks", w.len());
+    assert!((1..=MAX_ROWS).contains(&n_rows), "{n_rows} activation rows (1..={MAX_ROWS})");
+    let n_blocks = w.len() / w_block_bytes;
+    let act_row = n_blocks * act_block_bytes;
+    assert!(n_rows == 1 || act_stride >= act_row, "stride {act_stride} < row {act_row}");
+    let need = (n_rows - 1) * act_stride + act_row;
+    assert!(acts.len() >= need, "activations of {} bytes, need {need}", acts.len());
+    n_blocks
+}

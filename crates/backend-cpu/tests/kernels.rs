@@ -1,0 +1,90 @@
+//! Every kernel table the host supports agrees with the scalar reference, for every weight
+//! type, over ragged row lengths and every activation-group size (1..=MAX_ROWS).
+
+mod common;
+
+use common::*;
+use skiff_backend_cpu::kernels::MAX_ROWS;
+use skiff_backend_cpu::{ActFormat, Kernels};
+
+/// SIMD dot kernels match the scalar ones within the accumulation-order tolerance.
+#[test]
+fn vec_dot_matches_scalar_on_every_isa() {
+    let scalar = scalar_kernels();
+    for k in Kernels::all_supported() {
+        for dtype in WEIGHT_DTYPES {
+            let format = ActFormat::for_weight(dtype).expect("weight dtype");
+            for n_in in N_INS.into_iter().filter(|n| n % dtype.block_len() == 0) {
+                let seed = (dtype as u64) << 32 | n_in as u64;
+                let mut rng = rng(seed);
+                let w = random_weight(dtype, 1, n_in, &mut rng);
+                let x = random_acts(MAX_ROWS * n_in, &mut rng);
+                let acts = quantize_acts(format, &x, n_in);
+                let stride = format.row_bytes(n_in);
+                for n_rows in 1..=MAX_ROWS {
+                    let (mut got, mut want) = ([0.0f32; MAX_ROWS], [0.0f32; MAX_ROWS]);
+                    let dot = k.vec_dot(dtype).expect("kernel");
+                    dot(&w, &acts, stride, &mut got[..n_rows]);
+                    scalar.vec_dot(dtype).expect("kernel")(&w, &acts, stride, &mut want[..n_rows]);
+                    for r in 0..n_rows {
+                        let mag = dot_magnitude(dtype, &w, &acts[r * stride..(r + 1) * stride]);
+                        let what = format_args!(
+                            "isa={} dtype={dtype} n_in={n_in} n_rows={n_rows} row={r} seed={seed:#x}",
+                            k.isa
+                        );
+                        assert_close(got[r], want[r], tol_simd(dtype), mag, what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The multi-row form equals one single-row call per activation row (same ISA).
+#[test]
+fn multi_row_dot_matches_single_row_calls() {
+    for k in Kernels::all_supported() {
+        for dtype in WEIGHT_DTYPES {
+            let format = ActFormat::for_weight(dtype).expect("weight dtype");
+            let n_in = 512;
+            let seed = 0x5eed_0000 + dtype as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, 1, n_in, &mut rng);
+            let x = random_acts(MAX_ROWS * n_in, &mut rng);
+            let acts = quantize_acts(format, &x, n_in);
+            let stride = format.row_bytes(n_in);
+            let dot = k.vec_dot(dtype).expect("kernel");
+            let mut group = [0.0f32; MAX_ROWS];
+            dot(&w, &acts, stride, &mut group);
+            for (r, &g) in group.iter().enumerate() {
+                let mut single = [0.0f32];
+                dot(&w, &acts[r * stride..], stride, &mut single);
+                let mag = dot_magnitude(dtype, &w, &acts[r * stride..(r + 1) * stride]);
+                let what = format_args!("isa={} dtype={dtype} row={r} seed={seed:#x}", k.isa);
+                assert_close(g, single[0], tol_simd(dtype), mag, what);
+            }
+        }
+    }
+}
+
+/// Activation quantizers of every ISA are bit-exact with the scalar ones, including all-zero
+/// blocks, ties and extreme values.
+#[test]
+fn quantizers_match_scalar_bit_exact_on_every_isa() {
+    let scalar = scalar_kernels();
+    for k in Kernels::all_supported() {
+        for format in [ActFormat::Q8_0, ActFormat::Q8_1, ActFormat::Q8K] {
+            for n in [256usize, 512, 2816] {
+                let seed = 0xac75 + n as u64;
+                let mut x = random_acts(n, &mut rng(seed));
+                x[..32].fill(0.0); // an all-zero Q8_0/Q8_1 block
+                x[40] = 1e30;
+                x[70] = -3.5;
+                let (mut got, mut want) = (vec![0u8; format.row_bytes(n)], vec![0u8; format.row_bytes(n)]);
+                k.quantize(format).expect("quantizer")(&x, &mut got);
+                scalar.quantize(format).expect("quantizer")(&x, &mut want);
+                assert!(got == want, "isa={} format={format:?} n={n} seed={seed:#x}", k.isa);
+            }
+        }
+    }
+}
