@@ -8,5 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod dtype;
+pub mod quant;
 
 pub use dtype::{ALL_DTYPES, DType, QK_K};
