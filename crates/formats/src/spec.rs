@@ -225,6 +225,11 @@ pub struct ModelSpec {
     /// All metadata as GGUF keys (Hugging Face folders get keys synthesized from
     /// `config.json`), for arch-specific keys the fields above do not cover.
     pub metadata: BTreeMap<String, MetaValue>,
+    /// Added to every RMSNorm weight before use: the norm computes `x̂ * (w + offset)`.
+    /// Gemma's Hugging Face checkpoints store `w` and apply `(1 + w)`, while GGUF converters
+    /// store `1 + w` already; so this is `1.0` for Gemma loaded from Hugging Face safetensors
+    /// and `0.0` everywhere else.
+    pub norm_weight_offset: f32,
 }
 
 impl ModelSpec {

@@ -1,0 +1,29 @@
+//! The crate's one `unsafe` operation: memory-mapping a model file read-only.
+//!
+//! A mapping is only sound while nobody truncates or rewrites the file: if the file shrinks
+//! under the mapping, touching the lost pages raises SIGBUS and the process dies. Model files
+//! must therefore be treated as immutable while a [`crate::ModelFile`] is open (download to a
+//! temporary name and rename into place; never edit in place).
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// Opens `path` and maps all of it read-only. Empty files are refused (there is nothing to
+/// map, and no model format is empty).
+#[allow(unsafe_code)]
+pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Err(Error::truncated(format!("file {}", path.display()), 8, 0));
+    }
+    // SAFETY: the map is read-only and private to this process. Its soundness needs the file
+    // to keep its length and contents while mapped; skiff never writes model files it has
+    // open, and the module docs (and `ModelFile::open`) require users not to either.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok(map)
+}

@@ -1,0 +1,77 @@
+//! [`ModelFile`]: the one entry point for opening a model, whatever its format.
+
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::gguf::{GGUF_MAGIC, parse_gguf};
+use crate::mmap::map_file;
+use crate::spec::{ModelSpec, TensorInfo};
+
+/// An opened model: its validated [`ModelSpec`] and the memory-mapped files that hold the
+/// tensor bytes. The files must not be modified or truncated while this is alive (see
+/// [`crate::mmap`]'s notes: a truncated mapping faults with SIGBUS).
+#[derive(Debug)]
+pub struct ModelFile {
+    spec: ModelSpec,
+    maps: Vec<Mmap>,
+}
+
+impl ModelFile {
+    /// Opens a `.gguf` file (recognised by its magic, whatever its extension), a Hugging Face
+    /// folder, or a single `.safetensors` file with `config.json` beside it.
+    pub fn open(path: &Path) -> Result<ModelFile> {
+        if path.is_dir() {
+            return crate::open_hf::open_dir(path);
+        }
+        let map = map_file(path)?;
+        if map.len() >= 4 && map[..4] == GGUF_MAGIC.to_le_bytes() {
+            let file = parse_gguf(&map)?;
+            let spec = ModelSpec::from_gguf(&file)?;
+            return Ok(ModelFile::from_parts(spec, vec![map]));
+        }
+        drop(map);
+        crate::open_hf::open_file(path)
+    }
+
+    /// Assembles a model from a spec whose tensors index `maps` by [`TensorInfo::shard`].
+    pub(crate) fn from_parts(spec: ModelSpec, maps: Vec<Mmap>) -> ModelFile {
+        ModelFile { spec, maps }
+    }
+
+    /// The validated model description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The bytes of `info`, borrowed from the mapping without copying.
+    ///
+    /// # Panics
+    /// If `info` does not come from this model's spec: every tensor of the spec was checked
+    /// to lie inside its file when the model was opened.
+    pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
+        let start = usize::try_from(info.offset).ok();
+        let end = start
+            .zip(usize::try_from(info.n_bytes).ok())
+            .and_then(|(s, n)| s.checked_add(n));
+        self.maps
+            .get(info.shard)
+            .zip(start.zip(end))
+            .and_then(|(map, (s, e))| map.get(s..e))
+            .expect("TensorInfo from this ModelFile's spec lies inside its file")
+    }
+
+    /// The info and bytes of the tensor called `name`; [`Error::MissingTensor`] if absent.
+    pub fn tensor(&self, name: &str) -> Result<(&TensorInfo, &[u8])> {
+        let info = self.spec.tensor(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+        })?;
+        Ok((info, self.tensor_bytes(info)))
+    }
+
+    /// Total bytes of all the model's files.
+    pub fn file_size(&self) -> u64 {
+        self.maps.iter().map(|m| m.len() as u64).sum()
+    }
+}
