@@ -1,0 +1,47 @@
+//! Token embedding lookup: dequantize the rows of `token_embd.weight` named by the batch.
+//!
+//! Gemma scales the embeddings by `sqrt(d_model)` (transformers'
+//! `Gemma3TextScaledWordEmbedding`, llama.cpp's `inp_scaled`); other families use 1.
+
+use skiff_formats::TensorInfo;
+use skiff_tensor::quant::dequantize;
+
+use crate::error::{Error, Result};
+use crate::layers::Ctx;
+
+/// The embedding table `[n_vocab, d_model]` in any dtype, plus an output scale.
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    /// `token_embd.weight`, `[d_model, n_vocab]` in ggml order.
+    pub(crate) info: TensorInfo,
+    pub(crate) d_model: usize,
+    pub(crate) scale: f32,
+}
+
+impl Embedding {
+    /// Rows for `tokens` (checked `< n_vocab` by `Batch::validate`): `[n_tokens, d_model]`.
+    pub fn forward(&self, ctx: &Ctx<'_>, tokens: &[u32]) -> Result<Vec<f32>> {
+        let data = ctx.file.tensor_bytes(&self.info);
+        let (name, dtype) = (&self.info.name, self.info.dtype);
+        let row_bytes = dtype.bytes_for(self.d_model as u64).ok_or(Error::UnsupportedDType {
+            name: name.clone(),
+            dtype,
+            reason: "d_model must be a whole number of blocks",
+        })? as usize;
+        let mut x = vec![0.0f32; tokens.len() * self.d_model];
+        for (token_idx, (row, &token)) in x.chunks_exact_mut(self.d_model).zip(tokens).enumerate() {
+            let start = token as usize * row_bytes;
+            let src = data.get(start..start + row_bytes).ok_or(Error::TokenOutOfRange {
+                token_idx,
+                token,
+                n_vocab: data.len() / row_bytes,
+            })?;
+            dequantize(dtype, src, row)
+                .map_err(|source| Error::Dequantize { name: name.clone(), source })?;
+            if self.scale != 1.0 {
+                row.iter_mut().for_each(|v| *v *= self.scale);
+            }
+        }
+        Ok(x)
+    }
+}

@@ -1,0 +1,40 @@
+//! A weight matrix (any ggml dtype, borrowed from the model file) plus an optional f32
+//! bias: `y = W x + b` for every token row, through `Cpu::matmul`.
+
+use skiff_backend_cpu::Weight;
+use skiff_formats::TensorInfo;
+
+use crate::error::Result;
+use crate::layers::Ctx;
+
+/// A linear projection `n_in -> n_out`.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// The weight tensor (`[n_in, n_out]` in ggml order) in the model file.
+    pub(crate) info: TensorInfo,
+    pub(crate) n_in: usize,
+    pub(crate) n_out: usize,
+    /// `[n_out]`, added to every output row.
+    pub(crate) bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// Output width.
+    pub fn n_out(&self) -> usize {
+        self.n_out
+    }
+
+    /// `x` is `[n_tokens, n_in]`; returns `[n_tokens, n_out]`.
+    pub fn forward(&self, ctx: &Ctx<'_>, x: &[f32], n_tokens: usize) -> Result<Vec<f32>> {
+        let data = ctx.file.tensor_bytes(&self.info);
+        let weight = Weight { dtype: self.info.dtype, data, n_out: self.n_out, n_in: self.n_in };
+        let mut y = vec![0.0f32; n_tokens * self.n_out];
+        ctx.cpu.matmul(&weight, x, n_tokens, &mut y)?;
+        if let Some(bias) = &self.bias {
+            for row in y.chunks_exact_mut(self.n_out) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(y)
+    }
+}
