@@ -1,0 +1,146 @@
+//! Builds a tokenizer from a vocabulary embedded in GGUF metadata.
+//!
+//! GGUF stores no `tokenizer.json`; llama.cpp reimplements each tokenizer family from
+//! `tokenizer.ggml.*`. We translate those arrays into a Hugging Face `tokenizers` pipeline
+//! that reproduces llama.cpp's results (the parity tests under `tests/` pin this):
+//! - `gpt2`: byte-level BPE over `merges`, pre-split by the regexes of `tokenizer.ggml.pre`
+//!   ([`pre`]);
+//! - `llama`: SentencePiece BPE. llama.cpp merges the adjacent pair whose concatenation is
+//!   the highest-scoring vocabulary entry; a BPE whose merge ranks follow those scores does
+//!   the same ([`spm`]). Spaces become `▁`, unknown characters fall back to `<0xXX>` bytes.
+//!
+//! Control and unknown tokens are not added to the `tokenizers` pipeline: their text in
+//! input is ordinary text unless the caller asks for special-token parsing, which
+//! [`crate::Tokenizer`] does itself. User-defined tokens (GGUF type 4) are added as
+//! non-special tokens so their text is always split out first, as llama.cpp does.
+
+mod bpe;
+pub(crate) mod pre;
+mod spm;
+
+use std::collections::HashMap;
+
+use skiff_formats::GgufVocab;
+use tokenizers::AddedToken;
+
+use crate::error::{Error, Result};
+use crate::pieces::PieceStyle;
+use crate::vocab::TokenClass;
+
+/// Most tokens a vocabulary may hold (ids must fit in `u32`, and no real model comes close).
+const MAX_N_VOCAB: usize = 4 << 20;
+
+/// What the GGUF converter hands to [`crate::Tokenizer`].
+pub(crate) struct Built {
+    /// The encoding pipeline.
+    pub inner: tokenizers::Tokenizer,
+    /// Token texts, with empty entries renamed `[EMPTY_{id}]` as llama.cpp does.
+    pub tokens: Vec<String>,
+    /// One class per token.
+    pub classes: Vec<TokenClass>,
+    /// How normal pieces decode.
+    pub style: PieceStyle,
+    /// Whether `encode(add_special = true)` prepends bos when the file does not say.
+    pub default_add_bos: bool,
+    /// `decode` drops one leading space (SentencePiece with `add_space_prefix`).
+    pub strip_leading_space: bool,
+    /// Human-readable description.
+    pub kind: String,
+}
+
+/// Converts a GGUF vocabulary. Fails on unknown models or pre-tokenizers and on
+/// inconsistent arrays, naming the field.
+pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
+    let tokens = checked_tokens(&v.tokens)?;
+    let classes = classes(v, tokens.len())?;
+    let ids: HashMap<&str, u32> = (0u32..).zip(&tokens).map(|(id, t)| (t.as_str(), id)).collect();
+    let user_defined: Vec<AddedToken> = tokens
+        .iter()
+        .zip(&classes)
+        .filter(|(_, c)| **c == TokenClass::UserDefined)
+        .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
+        .collect();
+    let (mut inner, style, default_add_bos, strip, kind) = match v.model.as_str() {
+        "gpt2" => {
+            let profile = pre::find(v.pre.as_deref()).ok_or_else(|| Error::UnsupportedPre {
+                pre: v.pre.clone().unwrap_or_default(),
+                supported: pre::supported_names(),
+            })?;
+            let inner = bpe::build(&tokens, &ids, &v.merges, profile)?;
+            let kind = format!("gpt2 BPE (pre: {})", v.pre.as_deref().unwrap_or("default"));
+            (inner, PieceStyle::ByteLevel, profile.add_bos, false, kind)
+        }
+        "llama" => {
+            let add_space_prefix = v.add_space_prefix.unwrap_or(true);
+            let unk = v.special.unk.map(|id| tokens[id as usize].clone());
+            let inner = spm::build(&tokens, &ids, &v.scores, add_space_prefix, unk)?;
+            let kind = format!("llama SentencePiece BPE (add_space_prefix: {add_space_prefix})");
+            (inner, PieceStyle::SentencePiece, true, add_space_prefix, kind)
+        }
+        other => {
+            return Err(Error::UnsupportedModel { model: other.to_string(), supported: "gpt2, llama" });
+        }
+    };
+    inner.add_tokens(user_defined).map_err(|e| Error::tokenizers("adding user-defined tokens", e))?;
+    inner.set_encode_special_tokens(true);
+    Ok(Built { inner, tokens, classes, style, default_add_bos, strip_leading_space: strip, kind })
+}
+
+/// Validates the token list: non-empty, not absurdly large, no duplicates. Empty
+/// entries are renamed `[EMPTY_{id}]` (llama.cpp does the same).
+fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
+    const FIELD: &str = "tokenizer.ggml.tokens";
+    if tokens.is_empty() {
+        return Err(Error::BadVocab { field: FIELD, reason: "the vocabulary is empty".into() });
+    }
+    if tokens.len() > MAX_N_VOCAB {
+        return Err(Error::BadVocab {
+            field: FIELD,
+            reason: format!("{} tokens exceed the limit of {MAX_N_VOCAB}", tokens.len()),
+        });
+    }
+    let renamed: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, t)| if t.is_empty() { format!("[EMPTY_{id}]") } else { t.clone() })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(renamed.len());
+    for (id, t) in renamed.iter().enumerate() {
+        if let Some(first) = seen.insert(t.as_str(), id) {
+            return Err(Error::BadVocab {
+                field: FIELD,
+                reason: format!("duplicate token {t:?} at ids {first} and {id}"),
+            });
+        }
+    }
+    Ok(renamed)
+}
+
+/// Token classes from `token_type` (all normal when absent); bos/eos/eot/pad become
+/// control and unk becomes unknown if the file left them normal.
+fn classes(v: &GgufVocab, n_vocab: usize) -> Result<Vec<TokenClass>> {
+    let mut classes = match v.token_types.len() {
+        0 => vec![TokenClass::Normal; n_vocab],
+        n if n == n_vocab => v.token_types.iter().map(|&t| TokenClass::from_gguf(t)).collect(),
+        n => {
+            return Err(Error::BadVocab {
+                field: "tokenizer.ggml.token_type",
+                reason: format!("{n} entries for {n_vocab} tokens"),
+            });
+        }
+    };
+    let s = &v.special;
+    for (name, id) in [("bos", s.bos), ("eos", s.eos), ("eot", s.eot), ("unk", s.unk), ("pad", s.pad)] {
+        let Some(id) = id else { continue };
+        let Some(class) = classes.get_mut(id as usize) else {
+            return Err(Error::BadVocab {
+                field: "tokenizer.ggml special ids",
+                reason: format!("{name} id {id} is outside the vocabulary of {n_vocab}"),
+            });
+        };
+        if *class == TokenClass::Normal {
+            *class = if name == "unk" { TokenClass::Unknown } else { TokenClass::Control };
+        }
+    }
+    Ok(classes)
+}
