@@ -371,3 +371,7 @@ pub(crate) fn check_disjoint(tensors: &[TensorInfo]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

@@ -309,3 +309,7 @@ fn pad_vec(buf: &mut Vec<u8>, alignment: u64) {
     let len = (buf.len() as u64).next_multiple_of(alignment);
     buf.resize(len as usize, 0);
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
