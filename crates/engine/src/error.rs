@@ -1,0 +1,63 @@
+//! [`EngineError`]: everything a generation or a perplexity run can fail with.
+
+/// The errors of this crate. Each names the quantity at fault and its limit.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The prompt has no tokens.
+    #[error("the prompt is empty: at least one token is needed")]
+    EmptyPrompt,
+    /// The prompt does not fit the context.
+    #[error(
+        "the prompt has {prompt_tokens} tokens but the context holds only {max_seq_len}; \
+         shorten the prompt or use a larger context"
+    )]
+    PromptTooLong {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+        /// The context size in effect.
+        max_seq_len: usize,
+    },
+    /// A generation or perplexity parameter is outside its allowed range.
+    #[error("{param} = {value} is invalid: must be {allowed}")]
+    InvalidParam {
+        /// The parameter's name.
+        param: &'static str,
+        /// The rejected value, rendered.
+        value: String,
+        /// The allowed range, in words.
+        allowed: &'static str,
+    },
+    /// The text is too short to measure perplexity with this context.
+    #[error(
+        "perplexity with a context of {n_ctx} needs at least {needed} tokens, but the text has \
+         only {n_tokens}; use a longer text or a smaller context"
+    )]
+    NotEnoughTokens {
+        /// Tokens in the text.
+        n_tokens: usize,
+        /// `2 * n_ctx`.
+        needed: usize,
+        /// The window size.
+        n_ctx: usize,
+    },
+    /// The model returned fewer logit rows than requested (a bug in the model code).
+    #[error("the model returned {got} logit rows, {expected} were requested")]
+    MissingLogits {
+        /// Rows requested.
+        expected: usize,
+        /// Rows returned.
+        got: usize,
+    },
+    /// Sampling failed (invalid parameters or unusable logits).
+    #[error(transparent)]
+    Sample(#[from] skiff_sample::SampleError),
+    /// Detokenizing a generated token failed (an id outside the tokenizer's vocabulary).
+    #[error(transparent)]
+    Tokenizer(#[from] skiff_tokenizer::Error),
+    /// The forward pass failed.
+    #[error(transparent)]
+    Model(#[from] skiff_models::Error),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
