@@ -109,3 +109,30 @@ fn every_f16_widens_like_numpy() {
         index()["f16_all_sha256"].as_str().expect("f16_all_sha256")
     );
 }
+
+/// Types gguf cannot quantize (the K-quants, Q8_1, Q8_K), and the legacy ones as a
+/// cross-check: our bytes are identical to ggml's C `quantize_row_*_ref`
+/// (`tools/reference/make_quant_ggml_fixtures.py`).
+#[test]
+fn quantize_is_byte_exact_with_ggml_reference() {
+    let index: Value = serde_json::from_slice(&read("ggml_index.json")).expect("ggml_index.json");
+    let x = f32s(&read("ggml_in.f32"));
+    assert_eq!(
+        x.len() as u64,
+        index["n_values"].as_u64().expect("n_values")
+    );
+    let entries = index["quantize"].as_array().expect("quantize list");
+    assert_eq!(entries.len(), 12);
+    for e in entries {
+        let name = e["dtype"].as_str().expect("dtype");
+        let dtype = DType::from_name(name).unwrap_or_else(|| panic!("unknown dtype {name}"));
+        let expected = read(e["expected"].as_str().expect("expected"));
+        let mut got = vec![0u8; expected.len()];
+        quantize(dtype, &x, &mut got).unwrap_or_else(|err| panic!("{dtype}: {err}"));
+        let block = dtype.block_bytes();
+        for (i, (g, w)) in got.chunks(block).zip(expected.chunks(block)).enumerate() {
+            let diff = g.iter().zip(w).position(|(a, b)| a != b);
+            assert_eq!(g, w, "{dtype} block {i}: first differing byte {diff:?}");
+        }
+    }
+}
