@@ -265,6 +265,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A file larger than skiff reads for its kind.
+    #[error("{path}: {len} bytes exceeds the cap of {cap} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The cap.
+        cap: u64,
+    },
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
     Io {

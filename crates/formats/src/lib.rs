@@ -17,15 +17,17 @@
 
 mod error;
 pub mod gguf;
+pub mod hf;
 pub mod mmap;
 mod model_file;
-mod open_hf;
+pub mod safetensors;
 pub mod spec;
 mod spec_build;
 
 pub use error::{Error, Result};
 pub use gguf::{GgufFile, GgufStream, GgufWriter, MetaValue, parse_gguf};
 pub use model_file::ModelFile;
+pub use safetensors::{SafetensorsHeader, parse_safetensors};
 pub use spec::*;
 pub use spec_build::{
     MAX_CHAT_TEMPLATE_LEN, MAX_CONTEXT, MAX_HEADS, MAX_LAYERS, MAX_WIDTH, SUPPORTED_ARCHS,

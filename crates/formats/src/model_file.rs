@@ -23,7 +23,7 @@ impl ModelFile {
     /// folder, or a single `.safetensors` file with `config.json` beside it.
     pub fn open(path: &Path) -> Result<ModelFile> {
         if path.is_dir() {
-            return crate::open_hf::open_dir(path);
+            return crate::hf::open_dir(path);
         }
         let map = map_file(path)?;
         if map.len() >= 4 && map[..4] == GGUF_MAGIC.to_le_bytes() {
@@ -32,7 +32,7 @@ impl ModelFile {
             return Ok(ModelFile::from_parts(spec, vec![map]));
         }
         drop(map);
-        crate::open_hf::open_file(path)
+        crate::hf::open_file(path)
     }
 
     /// Assembles a model from a spec whose tensors index `maps` by [`TensorInfo::shard`].

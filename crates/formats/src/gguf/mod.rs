@@ -8,7 +8,7 @@
 //! length followed by that many UTF-8 bytes. Tensor offsets are relative to the data section.
 
 mod cursor;
-mod reader;
+pub(crate) mod reader;
 mod value;
 mod writer;
 

@@ -103,6 +103,19 @@ pub(crate) fn build_spec(src: SpecSource) -> Result<ModelSpec> {
     })
 }
 
+/// Refuses a chat template over [`MAX_CHAT_TEMPLATE_LEN`] bytes.
+pub(crate) fn check_chat_template(template: &str) -> Result<()> {
+    if template.len() > MAX_CHAT_TEMPLATE_LEN {
+        let (len, cap) = (template.len() as u64, MAX_CHAT_TEMPLATE_LEN as u64);
+        return Err(Error::StringTooLong {
+            what: "chat template".into(),
+            len,
+            cap,
+        });
+    }
+    Ok(())
+}
+
 /// A count in `1..=max` read from `key`.
 fn count_in(md: &Meta, key: &str, value: Option<usize>, max: usize) -> Result<usize> {
     let v = match value {
@@ -167,6 +180,13 @@ fn build_hparams(
     let final_logit_softcap = softcap(md, &k("final_logit_softcapping"))?;
     check_layers(tensors, n_layers, &k("block_count"))?;
     let n_vocab = vocab_rows(tensors, d_model, &k("embedding_length"))?;
+    let vocab_key = k("vocab_size");
+    if let Some(declared) = opt_usize(md, &vocab_key)?
+        && declared != n_vocab
+    {
+        let reason = format!("token_embd.weight has {n_vocab} rows");
+        return Err(Error::bad_hparam(&vocab_key, declared, reason));
+    }
     let tie_embeddings = !tensors.iter().any(|t| t.name == "output.weight");
     Ok(HParams {
         n_layers,
