@@ -37,7 +37,10 @@ pub struct Cpu {
 
 impl std::fmt::Debug for Cpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cpu").field("isa", &self.isa()).field("n_threads", &self.n_threads()).finish()
+        f.debug_struct("Cpu")
+            .field("isa", &self.isa())
+            .field("n_threads", &self.n_threads())
+            .finish()
     }
 }
 
@@ -58,7 +61,11 @@ impl Cpu {
 
     /// A backend running the given kernel table (one from [`Kernels::all_supported`]).
     pub fn with_kernels(n_threads: usize, kernels: Kernels) -> Cpu {
-        Cpu { kernels, pool: Pool::new(n_threads.max(1)), scratch: Mutex::new(Vec::new()) }
+        Cpu {
+            kernels,
+            pool: Pool::new(n_threads.max(1)),
+            scratch: Mutex::new(Vec::new()),
+        }
     }
 
     /// The instruction set of the kernels in use.

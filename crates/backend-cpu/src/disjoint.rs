@@ -20,7 +20,11 @@ unsafe impl<T: Send> Sync for DisjointMut<'_, T> {}
 impl<'a, T> DisjointMut<'a, T> {
     /// Wraps `slice` for the duration of its borrow.
     pub(crate) fn new(slice: &'a mut [T]) -> Self {
-        DisjointMut { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: PhantomData }
+        DisjointMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _borrow: PhantomData,
+        }
     }
 
     /// Writes `value` at `idx` (panics when out of bounds).
@@ -42,7 +46,11 @@ impl<'a, T> DisjointMut<'a, T> {
     #[inline]
     #[allow(clippy::mut_from_ref)] // handing out disjoint `&mut` parts is the point
     pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start <= self.len && len <= self.len - start, "range {start}+{len} of {}", self.len);
+        assert!(
+            start <= self.len && len <= self.len - start,
+            "range {start}+{len} of {}",
+            self.len
+        );
         // SAFETY: the range is in bounds (checked above) of the slice borrowed for 'a; that no
         // other thread touches it is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }

@@ -12,7 +12,9 @@ use crate::scalar;
 impl Kernels {
     /// The fastest kernel table this CPU supports.
     pub fn detect() -> Kernels {
-        let best = Self::all_supported().pop().expect("the scalar table is always supported");
+        let best = Self::all_supported()
+            .pop()
+            .expect("the scalar table is always supported");
         tracing::debug!(isa = %best.isa, "cpu kernels selected");
         best
     }
@@ -20,7 +22,10 @@ impl Kernels {
     /// Every kernel table this CPU supports, slowest (scalar) first: tests and benchmarks run
     /// each of them.
     pub fn all_supported() -> Vec<Kernels> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter_map(Self::for_isa).collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter_map(Self::for_isa)
+            .collect()
     }
 
     /// The table for `isa`, or `None` when this CPU (or this build's architecture) lacks it.

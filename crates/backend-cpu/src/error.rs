@@ -47,7 +47,9 @@ pub enum Error {
         actual: usize,
     },
     /// The input activation slice does not hold `n_tokens` rows of `n_in` values.
-    #[error("matmul: input needs n_tokens * n_in = {n_tokens} * {n_in} = {expected} values, got {actual}")]
+    #[error(
+        "matmul: input needs n_tokens * n_in = {n_tokens} * {n_in} = {expected} values, got {actual}"
+    )]
     InputLen {
         /// Rows of the input.
         n_tokens: usize,

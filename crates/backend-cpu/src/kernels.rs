@@ -187,7 +187,9 @@ impl Kernels {
 
 impl fmt::Debug for Kernels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kernels").field("isa", &self.isa).finish_non_exhaustive()
+        f.debug_struct("Kernels")
+            .field("isa", &self.isa)
+            .finish_non_exhaustive()
     }
 }
 
@@ -203,12 +205,26 @@ pub(crate) fn check_dot_args(
     n_rows: usize,
     act_block_bytes: usize,
 ) -> usize {
-    assert!(w.len().is_multiple_of(w_block_bytes), "weight row of {} bytes is not whole blocks", w.len());
-    assert!((1..=MAX_ROWS).contains(&n_rows), "{n_rows} activation rows (1..={MAX_ROWS})");
+    assert!(
+        w.len().is_multiple_of(w_block_bytes),
+        "weight row of {} bytes is not whole blocks",
+        w.len()
+    );
+    assert!(
+        (1..=MAX_ROWS).contains(&n_rows),
+        "{n_rows} activation rows (1..={MAX_ROWS})"
+    );
     let n_blocks = w.len() / w_block_bytes;
     let act_row = n_blocks * act_block_bytes;
-    assert!(n_rows == 1 || act_stride >= act_row, "stride {act_stride} < row {act_row}");
+    assert!(
+        n_rows == 1 || act_stride >= act_row,
+        "stride {act_stride} < row {act_row}"
+    );
     let need = (n_rows - 1) * act_stride + act_row;
-    assert!(acts.len() >= need, "activations of {} bytes, need {need}", acts.len());
+    assert!(
+        acts.len() >= need,
+        "activations of {} bytes, need {need}",
+        acts.len()
+    );
     n_blocks
 }

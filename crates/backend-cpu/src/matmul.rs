@@ -30,7 +30,11 @@ struct Plan {
 }
 
 fn checked_mul(a: usize, b: usize, what: &'static str) -> Result<usize> {
-    a.checked_mul(b).ok_or(Error::SizeOverflow { what, rows: a, cols: b })
+    a.checked_mul(b).ok_or(Error::SizeOverflow {
+        what,
+        rows: a,
+        cols: b,
+    })
 }
 
 impl Cpu {
@@ -64,27 +68,55 @@ impl Cpu {
     fn plan(&self, w: &Weight<'_>, x_len: usize, n_tokens: usize, y_len: usize) -> Result<Plan> {
         let dtype = w.dtype;
         let format = ActFormat::for_weight(dtype).ok_or(Error::UnsupportedDType { dtype })?;
-        let dot = self.kernels.vec_dot(dtype).ok_or(Error::UnsupportedDType { dtype })?;
+        let dot = self
+            .kernels
+            .vec_dot(dtype)
+            .ok_or(Error::UnsupportedDType { dtype })?;
         let block_len = dtype.block_len();
         if !w.n_in.is_multiple_of(block_len) {
-            return Err(Error::RowNotBlockAligned { dtype, n_in: w.n_in, block_len });
+            return Err(Error::RowNotBlockAligned {
+                dtype,
+                n_in: w.n_in,
+                block_len,
+            });
         }
         let row_bytes = w.n_in / block_len * dtype.block_bytes();
         let expected = checked_mul(w.n_out, row_bytes, "weight")?;
         if w.data.len() != expected {
             let (n_out, n_in, actual) = (w.n_out, w.n_in, w.data.len());
-            return Err(Error::WeightLen { dtype, n_out, n_in, expected, actual });
+            return Err(Error::WeightLen {
+                dtype,
+                n_out,
+                n_in,
+                expected,
+                actual,
+            });
         }
         let expected = checked_mul(n_tokens, w.n_in, "input")?;
         if x_len != expected {
-            return Err(Error::InputLen { n_tokens, n_in: w.n_in, expected, actual: x_len });
+            return Err(Error::InputLen {
+                n_tokens,
+                n_in: w.n_in,
+                expected,
+                actual: x_len,
+            });
         }
         let expected = checked_mul(n_tokens, w.n_out, "output")?;
         if y_len != expected {
-            return Err(Error::OutputLen { n_tokens, n_out: w.n_out, expected, actual: y_len });
+            return Err(Error::OutputLen {
+                n_tokens,
+                n_out: w.n_out,
+                expected,
+                actual: y_len,
+            });
         }
         checked_mul(n_tokens, format.row_bytes(w.n_in), "activation")?;
-        Ok(Plan { row_bytes, format, act_row: format.row_bytes(w.n_in), dot })
+        Ok(Plan {
+            row_bytes,
+            format,
+            act_row: format.row_bytes(w.n_in),
+            dot,
+        })
     }
 
     /// Quantizes the `n_tokens` rows of `x` into `out` (`act_row` bytes each), on the pool when

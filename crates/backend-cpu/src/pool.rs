@@ -86,7 +86,11 @@ impl Pool {
                 }
             }
         }
-        Pool { shared, workers, submit: Mutex::new(()) }
+        Pool {
+            shared,
+            workers,
+            submit: Mutex::new(()),
+        }
     }
 
     /// Threads taking part in a job, the caller included.
@@ -104,8 +108,13 @@ impl Pool {
         let _one_job_at_a_time = self.submit.lock().unwrap_or_else(PoisonError::into_inner);
         let shared = &*self.shared;
         let job: Job<'_> = f;
-        shared.job.store((&raw const job).cast_mut().cast(), Ordering::Relaxed);
-        shared.pending.0.store(self.workers.len(), Ordering::Relaxed);
+        shared
+            .job
+            .store((&raw const job).cast_mut().cast(), Ordering::Relaxed);
+        shared
+            .pending
+            .0
+            .store(self.workers.len(), Ordering::Relaxed);
         // SeqCst pairs with the sleepers check below and in `wait_for_epoch` (no lost wake-up);
         // it also releases `job` and `pending` to the workers.
         shared.epoch.0.fetch_add(1, Ordering::SeqCst);
@@ -153,7 +162,11 @@ fn worker_loop(shared: &Shared, idx: usize) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let job_ptr = shared.job.load(Ordering::Relaxed).cast::<Job<'_>>().cast_const();
+        let job_ptr = shared
+            .job
+            .load(Ordering::Relaxed)
+            .cast::<Job<'_>>()
+            .cast_const();
         // SAFETY: the submitter stored a pointer to a live `Job` before bumping the epoch we
         // just observed (Acquire), and it stays inside `Pool::run` — keeping that `Job` and the
         // closure it borrows alive — until this worker decrements `pending` below.
@@ -193,7 +206,10 @@ fn park_until_epoch(shared: &Shared, seen: u64) -> u64 {
             shared.sleepers.fetch_sub(1, Ordering::SeqCst);
             return epoch;
         }
-        guard = shared.wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
+        guard = shared
+            .wake
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 }
 
@@ -202,7 +218,11 @@ impl Drop for Pool {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.epoch.0.fetch_add(1, Ordering::SeqCst);
         {
-            let _held = self.shared.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _held = self
+                .shared
+                .lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             self.shared.wake.notify_all();
         }
         for handle in self.workers.drain(..) {
@@ -231,7 +251,11 @@ mod tests {
                     hits[i].fetch_add(1, Ordering::Relaxed);
                 });
                 let counts: Vec<usize> = hits.iter().map(|h| h.load(Ordering::Relaxed)).collect();
-                assert_eq!(counts, vec![1; n_threads], "n_threads={n_threads} round={round}");
+                assert_eq!(
+                    counts,
+                    vec![1; n_threads],
+                    "n_threads={n_threads} round={round}"
+                );
             }
         }
     }

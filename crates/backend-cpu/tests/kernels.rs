@@ -80,10 +80,17 @@ fn quantizers_match_scalar_bit_exact_on_every_isa() {
                 x[..32].fill(0.0); // an all-zero Q8_0/Q8_1 block
                 x[40] = 1e30;
                 x[70] = -3.5;
-                let (mut got, mut want) = (vec![0u8; format.row_bytes(n)], vec![0u8; format.row_bytes(n)]);
+                let (mut got, mut want) = (
+                    vec![0u8; format.row_bytes(n)],
+                    vec![0u8; format.row_bytes(n)],
+                );
                 k.quantize(format).expect("quantizer")(&x, &mut got);
                 scalar.quantize(format).expect("quantizer")(&x, &mut want);
-                assert!(got == want, "isa={} format={format:?} n={n} seed={seed:#x}", k.isa);
+                assert!(
+                    got == want,
+                    "isa={} format={format:?} n={n} seed={seed:#x}",
+                    k.isa
+                );
             }
         }
     }

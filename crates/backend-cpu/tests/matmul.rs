@@ -12,16 +12,28 @@ const N_OUTS: [usize; 5] = [1, 3, 7, 33, 64];
 const N_TOKENS: [usize; 6] = [1, 2, 3, 5, 8, 17];
 
 /// The expected output from single-row scalar kernel calls: y[t * n_out + o].
-fn per_row_reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (Vec<f32>, Vec<f32>) {
+fn per_row_reference(
+    dtype: DType,
+    w: &[u8],
+    x: &[f32],
+    n_out: usize,
+    n_in: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let format = ActFormat::for_weight(dtype).expect("weight dtype");
     let n_tokens = x.len() / n_in;
     let acts = quantize_acts(format, x, n_in);
     let (row_w, row_a) = (w.len() / n_out, format.row_bytes(n_in));
     let dot = scalar_kernels().vec_dot(dtype).expect("kernel");
-    let (mut y, mut mag) = (vec![0.0f32; n_tokens * n_out], vec![0.0f32; n_tokens * n_out]);
+    let (mut y, mut mag) = (
+        vec![0.0f32; n_tokens * n_out],
+        vec![0.0f32; n_tokens * n_out],
+    );
     for t in 0..n_tokens {
         for o in 0..n_out {
-            let (wr, ar) = (&w[o * row_w..(o + 1) * row_w], &acts[t * row_a..(t + 1) * row_a]);
+            let (wr, ar) = (
+                &w[o * row_w..(o + 1) * row_w],
+                &acts[t * row_a..(t + 1) * row_a],
+            );
             let mut out = [0.0f32];
             dot(wr, ar, row_a, &mut out);
             y[t * n_out + o] = out[0];
@@ -37,15 +49,33 @@ fn matmul_matches_per_row_vec_dot() {
     for k in Kernels::all_supported() {
         let cpu = Cpu::with_kernels(2, k);
         for dtype in WEIGHT_DTYPES {
-            for n_in in [32usize, 96, 256, 768].into_iter().filter(|n| n % dtype.block_len() == 0) {
-                for (n_out, n_tokens) in N_OUTS.into_iter().zip(N_TOKENS.into_iter().cycle().skip(n_in % 5)) {
-                    let seed = (dtype as u64) << 40 | (n_in as u64) << 20 | (n_out * 100 + n_tokens) as u64;
+            for n_in in [32usize, 96, 256, 768]
+                .into_iter()
+                .filter(|n| n % dtype.block_len() == 0)
+            {
+                for (n_out, n_tokens) in N_OUTS
+                    .into_iter()
+                    .zip(N_TOKENS.into_iter().cycle().skip(n_in % 5))
+                {
+                    let seed = (dtype as u64) << 40
+                        | (n_in as u64) << 20
+                        | (n_out * 100 + n_tokens) as u64;
                     let mut rng = rng(seed);
                     let w = random_weight(dtype, n_out, n_in, &mut rng);
                     let x = random_acts(n_tokens * n_in, &mut rng);
                     let mut y = vec![f32::NAN; n_tokens * n_out];
-                    cpu.matmul(&Weight { dtype, data: &w, n_out, n_in }, &x, n_tokens, &mut y)
-                        .expect("valid shapes");
+                    cpu.matmul(
+                        &Weight {
+                            dtype,
+                            data: &w,
+                            n_out,
+                            n_in,
+                        },
+                        &x,
+                        n_tokens,
+                        &mut y,
+                    )
+                    .expect("valid shapes");
                     let (want, mag) = per_row_reference(dtype, &w, &x, n_out, n_in);
                     for i in 0..y.len() {
                         let what = format_args!(
@@ -71,18 +101,26 @@ fn token_groups_match_single_token_calls() {
             let seed = 0x70c + dtype as u64;
             let mut rng = rng(seed);
             let w = random_weight(dtype, n_out, n_in, &mut rng);
-            let weight = Weight { dtype, data: &w, n_out, n_in };
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
             let n_tokens = 2 * MAX_ROWS + 1;
             let x = random_acts(n_tokens * n_in, &mut rng);
             let mut y = vec![0.0f32; n_tokens * n_out];
-            cpu.matmul(&weight, &x, n_tokens, &mut y).expect("valid shapes");
+            cpu.matmul(&weight, &x, n_tokens, &mut y)
+                .expect("valid shapes");
             let (_, mag) = per_row_reference(dtype, &w, &x, n_out, n_in);
             for t in 0..n_tokens {
                 let mut y1 = vec![0.0f32; n_out];
-                cpu.matmul(&weight, &x[t * n_in..(t + 1) * n_in], 1, &mut y1).expect("valid shapes");
+                cpu.matmul(&weight, &x[t * n_in..(t + 1) * n_in], 1, &mut y1)
+                    .expect("valid shapes");
                 for (o, &single) in y1.iter().enumerate() {
                     let i = t * n_out + o;
-                    let what = format_args!("isa={} dtype={dtype} t={t} o={o} seed={seed:#x}", k.isa);
+                    let what =
+                        format_args!("isa={} dtype={dtype} t={t} o={o} seed={seed:#x}", k.isa);
                     assert_close(y[i], single, tol_simd(dtype), mag[i], what);
                 }
             }
@@ -94,24 +132,41 @@ fn token_groups_match_single_token_calls() {
 #[test]
 fn thread_count_does_not_change_results() {
     for k in Kernels::all_supported() {
-        let cpus: Vec<Cpu> = [1, 2, 3].into_iter().map(|n| Cpu::with_kernels(n, k)).collect();
+        let cpus: Vec<Cpu> = [1, 2, 3]
+            .into_iter()
+            .map(|n| Cpu::with_kernels(n, k))
+            .collect();
         for dtype in WEIGHT_DTYPES {
             let (n_in, n_out, n_tokens) = (if dtype.block_len() == 1 { 96 } else { 512 }, 301, 17);
             let seed = thread_seed(dtype);
             let mut rng = rng(seed);
             let w = random_weight(dtype, n_out, n_in, &mut rng);
             let x = random_acts(n_tokens * n_in, &mut rng);
-            let weight = Weight { dtype, data: &w, n_out, n_in };
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
             let outs: Vec<Vec<u32>> = cpus
                 .iter()
                 .map(|cpu| {
                     let mut y = vec![0.0f32; n_tokens * n_out];
-                    cpu.matmul(&weight, &x, n_tokens, &mut y).expect("valid shapes");
+                    cpu.matmul(&weight, &x, n_tokens, &mut y)
+                        .expect("valid shapes");
                     y.iter().map(|v| v.to_bits()).collect()
                 })
                 .collect();
-            assert!(outs[0] == outs[1], "isa={} dtype={dtype}: 1 vs 2 threads, seed {seed:#x}", k.isa);
-            assert!(outs[0] == outs[2], "isa={} dtype={dtype}: 1 vs 3 threads, seed {seed:#x}", k.isa);
+            assert!(
+                outs[0] == outs[1],
+                "isa={} dtype={dtype}: 1 vs 2 threads, seed {seed:#x}",
+                k.isa
+            );
+            assert!(
+                outs[0] == outs[2],
+                "isa={} dtype={dtype}: 1 vs 3 threads, seed {seed:#x}",
+                k.isa
+            );
         }
     }
 }
@@ -125,55 +180,128 @@ fn thread_seed(dtype: DType) -> u64 {
 fn errors_name_the_sizes() {
     let cpu = Cpu::new(2);
     let w = vec![0u8; 2 * 18];
-    let weight = Weight { dtype: DType::Q4_0, data: &w, n_out: 2, n_in: 32 };
+    let weight = Weight {
+        dtype: DType::Q4_0,
+        data: &w,
+        n_out: 2,
+        n_in: 32,
+    };
     let x = vec![0.5f32; 32];
     let mut y = vec![7.0f32; 2];
 
-    let bad = Weight { dtype: DType::Q8K, ..weight };
-    assert_eq!(cpu.matmul(&bad, &x, 1, &mut y), Err(Error::UnsupportedDType { dtype: DType::Q8K }));
+    let bad = Weight {
+        dtype: DType::Q8K,
+        ..weight
+    };
     assert_eq!(
-        cpu.matmul(&Weight { dtype: DType::I32, ..weight }, &x, 1, &mut y),
+        cpu.matmul(&bad, &x, 1, &mut y),
+        Err(Error::UnsupportedDType { dtype: DType::Q8K })
+    );
+    assert_eq!(
+        cpu.matmul(
+            &Weight {
+                dtype: DType::I32,
+                ..weight
+            },
+            &x,
+            1,
+            &mut y
+        ),
         Err(Error::UnsupportedDType { dtype: DType::I32 })
     );
     let ragged = Weight { n_in: 48, ..weight };
     assert_eq!(
         cpu.matmul(&ragged, &[0.0; 48], 1, &mut y),
-        Err(Error::RowNotBlockAligned { dtype: DType::Q4_0, n_in: 48, block_len: 32 })
+        Err(Error::RowNotBlockAligned {
+            dtype: DType::Q4_0,
+            n_in: 48,
+            block_len: 32
+        })
     );
-    let short = Weight { data: &w[..35], ..weight };
+    let short = Weight {
+        data: &w[..35],
+        ..weight
+    };
     assert_eq!(
         cpu.matmul(&short, &x, 1, &mut y),
-        Err(Error::WeightLen { dtype: DType::Q4_0, n_out: 2, n_in: 32, expected: 36, actual: 35 })
+        Err(Error::WeightLen {
+            dtype: DType::Q4_0,
+            n_out: 2,
+            n_in: 32,
+            expected: 36,
+            actual: 35
+        })
     );
     assert_eq!(
         cpu.matmul(&weight, &x[..31], 1, &mut y),
-        Err(Error::InputLen { n_tokens: 1, n_in: 32, expected: 32, actual: 31 })
+        Err(Error::InputLen {
+            n_tokens: 1,
+            n_in: 32,
+            expected: 32,
+            actual: 31
+        })
     );
     assert_eq!(
         cpu.matmul(&weight, &x, 1, &mut [0.0; 3]),
-        Err(Error::OutputLen { n_tokens: 1, n_out: 2, expected: 2, actual: 3 })
+        Err(Error::OutputLen {
+            n_tokens: 1,
+            n_out: 2,
+            expected: 2,
+            actual: 3
+        })
     );
-    let huge = Weight { n_out: usize::MAX, ..weight };
-    assert!(matches!(cpu.matmul(&huge, &x, 1, &mut y), Err(Error::SizeOverflow { what: "weight", .. })));
+    let huge = Weight {
+        n_out: usize::MAX,
+        ..weight
+    };
+    assert!(matches!(
+        cpu.matmul(&huge, &x, 1, &mut y),
+        Err(Error::SizeOverflow { what: "weight", .. })
+    ));
     assert!(matches!(
         cpu.matmul(&weight, &x, usize::MAX, &mut y),
         Err(Error::SizeOverflow { what: "input", .. })
     ));
     assert_eq!(y, [7.0, 7.0], "a refused call writes nothing");
-    let msg = Error::WeightLen { dtype: DType::Q4_0, n_out: 2, n_in: 32, expected: 36, actual: 35 }.to_string();
-    assert!(msg.contains("2x32") && msg.contains("36") && msg.contains("35"), "{msg}");
+    let msg = Error::WeightLen {
+        dtype: DType::Q4_0,
+        n_out: 2,
+        n_in: 32,
+        expected: 36,
+        actual: 35,
+    }
+    .to_string();
+    assert!(
+        msg.contains("2x32") && msg.contains("36") && msg.contains("35"),
+        "{msg}"
+    );
 }
 
 /// Zero tokens or zero output rows are valid no-ops; zero-length rows give zeros.
 #[test]
 fn empty_shapes() {
     let cpu = Cpu::new(2);
-    let weight = Weight { dtype: DType::Q8_0, data: &[], n_out: 0, n_in: 64 };
+    let weight = Weight {
+        dtype: DType::Q8_0,
+        data: &[],
+        n_out: 0,
+        n_in: 64,
+    };
     assert_eq!(cpu.matmul(&weight, &[0.0; 64], 1, &mut []), Ok(()));
     let w = vec![0u8; 3 * 34];
-    let weight = Weight { dtype: DType::Q8_0, data: &w, n_out: 3, n_in: 32 };
+    let weight = Weight {
+        dtype: DType::Q8_0,
+        data: &w,
+        n_out: 3,
+        n_in: 32,
+    };
     assert_eq!(cpu.matmul(&weight, &[], 0, &mut []), Ok(()));
-    let weight = Weight { dtype: DType::F32, data: &[], n_out: 3, n_in: 0 };
+    let weight = Weight {
+        dtype: DType::F32,
+        data: &[],
+        n_out: 3,
+        n_in: 0,
+    };
     let mut y = [1.0f32; 6];
     assert_eq!(cpu.matmul(&weight, &[], 2, &mut y), Ok(()));
     assert_eq!(y, [0.0; 6]);
@@ -183,7 +311,11 @@ fn empty_shapes() {
 #[test]
 fn supports_matches_kernels() {
     for dtype in skiff_tensor::ALL_DTYPES {
-        assert_eq!(Cpu::supports(dtype), WEIGHT_DTYPES.contains(&dtype), "{dtype}");
+        assert_eq!(
+            Cpu::supports(dtype),
+            WEIGHT_DTYPES.contains(&dtype),
+            "{dtype}"
+        );
     }
 }
 
@@ -199,7 +331,10 @@ fn with_isa_matches_detection() {
     }
     assert_eq!(Cpu::new(3).n_threads(), 3);
     assert_eq!(Cpu::new(0).n_threads(), 1);
-    assert_eq!(Cpu::new(1).isa(), *supported.last().expect("scalar at least"));
+    assert_eq!(
+        Cpu::new(1).isa(),
+        *supported.last().expect("scalar at least")
+    );
 }
 
 /// `parallel_for` visits every index exactly once for any n and thread count.
@@ -213,7 +348,10 @@ fn parallel_for_visits_each_index_once() {
             cpu.parallel_for(n, &|i| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
             });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "n_threads={n_threads} n={n}");
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "n_threads={n_threads} n={n}"
+            );
         }
     }
 }

@@ -32,7 +32,9 @@ fn act_bsum(a: &[u8], j: usize) -> i32 {
 fn scaled_sum(values: &[i32; QK_K], a: &[u8], sub_len: usize, scale: impl Fn(usize) -> i32) -> i32 {
     (0..QK_K / sub_len)
         .map(|j| {
-            let s: i32 = (j * sub_len..(j + 1) * sub_len).map(|v| values[v] * act_q(a, v)).sum();
+            let s: i32 = (j * sub_len..(j + 1) * sub_len)
+                .map(|v| values[v] * act_q(a, v))
+                .sum();
             scale(j) * s
         })
         .sum()
@@ -44,7 +46,10 @@ pub fn q4_k_scale_min(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
-        ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+        (
+            (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
     }
 }
 
@@ -68,7 +73,9 @@ pub fn vec_dot_q2_k_q8_k(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f3
             i32::from((qs[32 * h + l] >> (2 * g)) & 3)
         });
         let isum = scaled_sum(&values, a, 16, |j| i32::from(sc[j] & 0xF));
-        let summs: i32 = (0..16).map(|j| act_bsum(a, j) * i32::from(sc[j] >> 4)).sum();
+        let summs: i32 = (0..16)
+            .map(|j| act_bsum(a, j) * i32::from(sc[j] >> 4))
+            .sum();
         let yd = f32_at(a, 0);
         let (dall, dmin) = (yd * f16_at(w, 80), yd * f16_at(w, 82));
         dall * isum as f32 - dmin * summs as f32
@@ -105,7 +112,11 @@ fn q45_k_sum(w: &[u8], a: &[u8], values: &[i32; QK_K]) -> f32 {
 /// The 4-bit part of Q4_K/Q5_K value `v` from `qs[128]`.
 fn q4_k_nibble(qs: &[u8], v: usize) -> i32 {
     let (c, hi, l) = (v / 64, (v % 64) / 32, v % 32);
-    i32::from(if hi == 1 { qs[32 * c + l] >> 4 } else { qs[32 * c + l] & 0xF })
+    i32::from(if hi == 1 {
+        qs[32 * c + l] >> 4
+    } else {
+        qs[32 * c + l] & 0xF
+    })
 }
 
 /// Q4_K weights · Q8_K activations (see [`crate::kernels::DotFn`]).
@@ -121,7 +132,11 @@ pub fn vec_dot_q5_k_q8_k(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f3
     dot_rows((176, 292), w, acts, act_stride, out, |w, a| {
         let (qh, qs) = (&w[16..48], &w[48..176]);
         let values: [i32; QK_K] = std::array::from_fn(|v| {
-            let high = if qh[v % 32] & (1 << (v / 32)) != 0 { 16 } else { 0 };
+            let high = if qh[v % 32] & (1 << (v / 32)) != 0 {
+                16
+            } else {
+                0
+            };
             q4_k_nibble(qs, v) + high
         });
         q45_k_sum(w, a, &values)

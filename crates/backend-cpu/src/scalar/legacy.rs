@@ -16,7 +16,11 @@ fn block_sum(a_qs: &[u8], val: impl Fn(usize) -> i32) -> i32 {
 }
 
 fn nibble(qs: &[u8], j: usize) -> i32 {
-    i32::from(if j < 16 { qs[j] & 0x0F } else { qs[j - 16] >> 4 })
+    i32::from(if j < 16 {
+        qs[j] & 0x0F
+    } else {
+        qs[j - 16] >> 4
+    })
 }
 
 fn fifth_bit(qh: &[u8], j: usize) -> i32 {
@@ -43,7 +47,9 @@ pub fn vec_dot_q4_1_q8_1(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f3
 /// Q5_0 weights · Q8_0 activations (see [`crate::kernels::DotFn`]).
 pub fn vec_dot_q5_0_q8_0(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     dot_rows((22, 34), w, acts, act_stride, out, |w, a| {
-        let sumi = block_sum(&a[2..], |j| (nibble(&w[6..], j) | fifth_bit(&w[2..], j)) - 16);
+        let sumi = block_sum(&a[2..], |j| {
+            (nibble(&w[6..], j) | fifth_bit(&w[2..], j)) - 16
+        });
         sumi as f32 * (f16_at(w, 0) * f16_at(a, 0))
     });
 }

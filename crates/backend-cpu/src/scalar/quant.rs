@@ -15,8 +15,17 @@ const QK_K: usize = skiff_tensor::QK_K;
 
 fn check(x: &[f32], out: &[u8], format: ActFormat) {
     let block_len = format.block_len();
-    assert!(x.len().is_multiple_of(block_len), "{} values is not whole blocks of {block_len}", x.len());
-    assert_eq!(out.len(), format.row_bytes(x.len()), "output bytes for {} values", x.len());
+    assert!(
+        x.len().is_multiple_of(block_len),
+        "{} values is not whole blocks of {block_len}",
+        x.len()
+    );
+    assert_eq!(
+        out.len(),
+        format.row_bytes(x.len()),
+        "output bytes for {} values",
+        x.len()
+    );
 }
 
 fn amax(x: &[f32]) -> f32 {
@@ -79,7 +88,10 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) {
             *q = (nearest_int(iscale * v).min(127) as i8) as u8;
         }
         for j in 0..QK_K / 16 {
-            let sum: i32 = ob[4 + 16 * j..4 + 16 * (j + 1)].iter().map(|&q| i32::from(q as i8)).sum();
+            let sum: i32 = ob[4 + 16 * j..4 + 16 * (j + 1)]
+                .iter()
+                .map(|&q| i32::from(q as i8))
+                .sum();
             let at = 4 + QK_K + 2 * j;
             ob[at..at + 2].copy_from_slice(&(sum as i16).to_le_bytes());
         }

@@ -8,5 +8,8 @@ use crate::kernels::{Isa, Kernels};
 
 /// The AVX-512 kernel table.
 pub(crate) fn kernels(proof: Avx512Vnni) -> Kernels {
-    Kernels { isa: Isa::Avx512, ..super::avx2::kernels(proof.avx2()) }
+    Kernels {
+        isa: Isa::Avx512,
+        ..super::avx2::kernels(proof.avx2())
+    }
 }

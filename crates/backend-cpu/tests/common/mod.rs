@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use skiff_backend_cpu::{ActFormat, Kernels};
 use skiff_tensor::DType;
+use skiff_tensor::quant::to_f32_vec;
 
 /// Every weight type matmul accepts.
 pub const WEIGHT_DTYPES: [DType; 13] = [
@@ -50,7 +51,9 @@ fn f16_scale_offsets(dtype: DType) -> &'static [usize] {
 pub fn random_weight(dtype: DType, n_out: usize, n_in: usize, rng: &mut StdRng) -> Vec<u8> {
     let n_values = n_out * n_in;
     match dtype {
-        DType::F32 => (0..n_values).flat_map(|_| rng.random_range(-1.0f32..1.0).to_le_bytes()).collect(),
+        DType::F32 => (0..n_values)
+            .flat_map(|_| rng.random_range(-1.0f32..1.0).to_le_bytes())
+            .collect(),
         DType::F16 => (0..n_values)
             .flat_map(|_| half::f16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes())
             .collect(),
@@ -76,7 +79,11 @@ pub fn random_acts(n: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n)
         .map(|_| {
             let v = rng.random_range(-1.0f32..1.0);
-            if rng.random_range(0..64) == 0 { v * 8.0 } else { v }
+            if rng.random_range(0..64) == 0 {
+                v * 8.0
+            } else {
+                v
+            }
         })
         .collect()
 }
@@ -87,10 +94,15 @@ pub fn quantize_acts(format: ActFormat, x: &[f32], n_in: usize) -> Vec<u8> {
     let n_tokens = x.len().checked_div(n_in).unwrap_or(0);
     let mut out = vec![0u8; row * n_tokens];
     let k = scalar_kernels();
-    for (xr, or) in x.chunks_exact(n_in.max(1)).zip(out.chunks_exact_mut(row.max(1))) {
+    for (xr, or) in x
+        .chunks_exact(n_in.max(1))
+        .zip(out.chunks_exact_mut(row.max(1)))
+    {
         match k.quantize(format) {
             Some(q) => q(xr, or),
-            None => or.copy_from_slice(&xr.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()),
+            None => {
+                or.copy_from_slice(&xr.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>())
+            }
         }
     }
     out
@@ -98,21 +110,42 @@ pub fn quantize_acts(format: ActFormat, x: &[f32], n_in: usize) -> Vec<u8> {
 
 /// The scalar kernel table.
 pub fn scalar_kernels() -> Kernels {
-    Kernels::all_supported().into_iter().next().expect("scalar is always supported")
+    Kernels::all_supported()
+        .into_iter()
+        .next()
+        .expect("scalar is always supported")
 }
 
-/// Σ over blocks of |scalar block dot|: the magnitude float-reordering errors scale with.
+/// Σ_i |w_i · a_i| over the dequantized operands (plus, for Q4_1/Q5_1, twice each block's
+/// `|m · s|` term, which may cancel against `d · Σq`): the magnitude that float-reordering
+/// errors scale with.
 pub fn dot_magnitude(dtype: DType, w_row: &[u8], act_row: &[u8]) -> f32 {
     let format = ActFormat::for_weight(dtype).expect("supported dtype");
-    let dot = scalar_kernels().vec_dot(dtype).expect("supported dtype");
-    let (wb, ab) = (dtype.block_bytes(), format.block_bytes());
-    let mut mag = 0.0f32;
-    for (w, a) in w_row.chunks_exact(wb).zip(act_row.chunks_exact(ab)) {
-        let mut out = [0.0f32];
-        dot(w, a, ab, &mut out);
-        mag += out[0].abs();
+    let w = to_f32_vec(dtype, w_row).expect("whole weight blocks");
+    let a = match format {
+        ActFormat::F32 => act_row
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        ActFormat::Q8_0 => to_f32_vec(DType::Q8_0, act_row).expect("whole blocks"),
+        ActFormat::Q8_1 => to_f32_vec(DType::Q8_1, act_row).expect("whole blocks"),
+        ActFormat::Q8K => to_f32_vec(DType::Q8K, act_row).expect("whole blocks"),
+    };
+    let mut mag: f64 = w
+        .iter()
+        .zip(&a)
+        .map(|(&x, &y)| (f64::from(x) * f64::from(y)).abs())
+        .sum();
+    if format == ActFormat::Q8_1 {
+        let f16 = |b: &[u8]| f64::from(half::f16::from_le_bytes([b[2], b[3]]).to_f32());
+        let blocks = w_row
+            .chunks_exact(dtype.block_bytes())
+            .zip(act_row.chunks_exact(36));
+        mag += blocks
+            .map(|(wb, ab)| 2.0 * (f16(wb) * f16(ab)).abs())
+            .sum::<f64>();
     }
-    mag
+    mag as f32
 }
 
 /// Relative tolerance (against [`dot_magnitude`]) between a SIMD kernel and the scalar one:
@@ -137,4 +170,3 @@ pub fn assert_close(got: f32, want: f32, tol: f32, mag: f32, what: std::fmt::Arg
         "{what}: got {got}, want {want}, |err| {err:e} > {tol:e} * magnitude {mag:e}"
     );
 }
-

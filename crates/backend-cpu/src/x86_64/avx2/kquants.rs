@@ -1,0 +1,158 @@
+//! AVX2 dot products of Q4_K and Q6_K super-blocks with Q8_K activations (ggml
+//! `ggml_vec_dot_q{4,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
+//!
+//! Each 256-value weight super-block is unpacked once and multiplied with all `R` activation
+//! rows. Offsets (Q4_K's mins, Q6_K's −32) are not applied per value: they are folded in once
+//! per super-block through the activation's 16 block sums (`bsums`), which is exact integer
+//! arithmetic.
+
+use std::arch::x86_64::*;
+
+use super::legacy::wrapper;
+use super::{f16_at, f32_at, hsum_i32x8, load128, load256, with_rows};
+use crate::kernels::check_dot_args;
+
+const Q4K: usize = 144;
+const Q6K: usize = 210;
+const Q8K: usize = 292;
+
+/// Q4_K's 8 scales (bytes 0..8) and 8 mins (bytes 8..16) unpacked from its `scales[12]`
+/// (ggml's `utmp` shuffle; equivalent to `get_scale_min_k4` for j = 0..8).
+fn q4_k_scales_mins(sc: &[u8]) -> [u32; 4] {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let word =
+        |i: usize| u32::from_le_bytes([sc[4 * i], sc[4 * i + 1], sc[4 * i + 2], sc[4 * i + 3]]);
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let mins_lo = u1 & KMASK1;
+    let scales_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    [u0 & KMASK1, scales_hi, mins_lo, u3]
+}
+
+/// Σ_j mins[j] · (bsums[2j] + bsums[2j+1]) for one activation super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_min_sum(mins: __m128i, ab: &[u8]) -> i32 {
+    let bsums = load256(&ab[260..]);
+    let pairs = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bsums),
+        _mm256_extracti128_si256::<1>(bsums),
+    );
+    let prod = _mm_madd_epi16(mins, pairs);
+    let prod = _mm_add_epi32(prod, _mm_shuffle_epi32::<0b01_00_11_10>(prod));
+    _mm_cvtsi128_si32(_mm_add_epi32(
+        prod,
+        _mm_shuffle_epi32::<0b10_11_00_01>(prod),
+    ))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut sumf = [0.0f32; R];
+    for b in 0..nb {
+        let wb = &w[b * Q4K..][..Q4K];
+        let u = q4_k_scales_mins(&wb[4..16]);
+        let mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
+            u[3] as i32,
+            u[2] as i32,
+            u[1] as i32,
+            u[0] as i32,
+        ));
+        let sc128 = _mm256_castsi256_si128(mins_scales);
+        let scales = _mm256_set_m128i(sc128, sc128);
+        let mins = _mm256_extracti128_si256::<1>(mins_scales);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for j in 0..4 {
+            let scale_l = _mm256_shuffle_epi8(
+                scales,
+                _mm256_set1_epi16((((4 * j + 1) << 8) | (4 * j)) as i16),
+            );
+            let scale_h = _mm256_shuffle_epi8(
+                scales,
+                _mm256_set1_epi16((((4 * j + 3) << 8) | (4 * j + 2)) as i16),
+            );
+            let q4bits = load256(&wb[16 + 32 * j..]);
+            let q4l = _mm256_and_si256(q4bits, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4bits), m4);
+            for r in 0..R {
+                let q8 = &acts[r * stride + b * Q8K + 4 + 64 * j..][..64];
+                let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, load256(q8)));
+                let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, load256(&q8[32..])));
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+            }
+        }
+        let (d, dmin) = (f16_at(wb), f16_at(&wb[2..]));
+        for r in 0..R {
+            let ab = &acts[r * stride + b * Q8K..][..Q8K];
+            let yd = f32_at(ab);
+            sumf[r] +=
+                yd * d * hsum_i32x8(sumi[r]) as f32 - yd * dmin * q4_k_min_sum(mins, ab) as f32;
+        }
+    }
+    out.copy_from_slice(&sumf);
+}
+
+/// Σ_j scale[j] · bsums[j] over the 16 sub-blocks (i16 × i16 → i32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_scale_sum(scales16: __m256i, ab: &[u8]) -> i32 {
+    hsum_i32x8(_mm256_madd_epi16(scales16, load256(&ab[260..])))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(3));
+    let mut sumf = [0.0f32; R];
+    for b in 0..nb {
+        let wb = &w[b * Q6K..][..Q6K];
+        let scales = load128(&wb[192..]);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for h in 0..2 {
+            let (ql, qh) = (&wb[64 * h..], &wb[128 + 32 * h..]);
+            let (bits1, bits2, bits_h) = (load256(ql), load256(&ql[32..]), load256(qh));
+            let hi = |s: __m256i| _mm256_slli_epi16::<4>(_mm256_and_si256(s, m2));
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(bits1, m4), hi(bits_h)),
+                _mm256_or_si256(
+                    _mm256_and_si256(bits2, m4),
+                    hi(_mm256_srli_epi16::<2>(bits_h)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m4),
+                    hi(_mm256_srli_epi16::<4>(bits_h)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m4),
+                    hi(_mm256_srli_epi16::<6>(bits_h)),
+                ),
+            ];
+            let sc: [__m256i; 4] = std::array::from_fn(|g| {
+                let i = (8 * h + 2 * g) as i64;
+                let pick =
+                    _mm_set_epi64x((i + 1) * 0x0101_0101_0101_0101, i * 0x0101_0101_0101_0101);
+                _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
+            });
+            for r in 0..R {
+                let q8 = &acts[r * stride + b * Q8K + 4 + 128 * h..][..128];
+                for g in 0..4 {
+                    let p = _mm256_maddubs_epi16(q[g], load256(&q8[32 * g..]));
+                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(sc[g], p));
+                }
+            }
+        }
+        let scales16 = _mm256_cvtepi8_epi16(scales);
+        let d = f16_at(&wb[208..]);
+        for r in 0..R {
+            let ab = &acts[r * stride + b * Q8K..][..Q8K];
+            let isum = hsum_i32x8(sumi[r]) - 32 * q6_k_scale_sum(scales16, ab);
+            sumf[r] += d * f32_at(ab) * isum as f32;
+        }
+    }
+    out.copy_from_slice(&sumf);
+}
+
+wrapper!(vec_dot_q4_k_q8_k, q4_k, Q4K, Q8K);
+wrapper!(vec_dot_q6_k_q8_k, q6_k, Q6K, Q8K);

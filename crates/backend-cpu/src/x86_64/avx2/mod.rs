@@ -1,0 +1,133 @@
+//! AVX2 + FMA + F16C kernels: 256-bit integer dot products with `vpmaddubsw`/`vpmaddwd`,
+//! following ggml's `arch/x86/quants.c` AVX2 paths.
+//!
+//! Shape of every kernel: a safe `#[target_feature]` function generic over the number of
+//! activation rows `R` (1..=MAX_ROWS) that unpacks each weight block once and multiplies it
+//! with all `R` rows, plus a private wrapper with the [`DotFn`](crate::kernels::DotFn)
+//! signature. The wrappers are reachable only through [`kernels`], which takes the
+//! [`Avx2Fma`] proof token: that is what makes their `unsafe` calls sound. All memory access
+//! goes through the bounds-checked loads below.
+
+mod float;
+mod kquants;
+mod legacy;
+
+use std::arch::x86_64::*;
+
+use super::Avx2Fma;
+use crate::kernels::{Isa, Kernels};
+use crate::scalar;
+
+/// The AVX2 kernel table. Q2_K, Q3_K and Q5_K use the scalar reference for now.
+pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
+    Kernels {
+        isa: Isa::Avx2,
+        vec_dot_f32: float::vec_dot_f32,
+        vec_dot_f16_f32: float::vec_dot_f16_f32,
+        vec_dot_bf16_f32: float::vec_dot_bf16_f32,
+        vec_dot_q4_0_q8_0: legacy::vec_dot_q4_0_q8_0,
+        vec_dot_q4_1_q8_1: legacy::vec_dot_q4_1_q8_1,
+        vec_dot_q5_0_q8_0: legacy::vec_dot_q5_0_q8_0,
+        vec_dot_q5_1_q8_1: legacy::vec_dot_q5_1_q8_1,
+        vec_dot_q8_0_q8_0: legacy::vec_dot_q8_0_q8_0,
+        vec_dot_q4_k_q8_k: kquants::vec_dot_q4_k_q8_k,
+        vec_dot_q6_k_q8_k: kquants::vec_dot_q6_k_q8_k,
+        ..scalar::kernels()
+    }
+}
+
+/// Calls `$imp::<R>` with `R = $out.len()` (1..=4): the wrappers' row-count dispatch.
+macro_rules! with_rows {
+    ($imp:ident, $out:expr, ($($arg:expr),*)) => {
+        match $out.len() {
+            1 => $imp::<1>($($arg,)* $out),
+            2 => $imp::<2>($($arg,)* $out),
+            3 => $imp::<3>($($arg,)* $out),
+            _ => $imp::<4>($($arg,)* $out),
+        }
+    };
+}
+pub(crate) use with_rows;
+
+/// The first 32 bytes of `s` (panics when shorter).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn load256(s: &[u8]) -> __m256i {
+    let s = &s[..32];
+    // SAFETY: `s` has exactly 32 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+/// The first 16 bytes of `s` (panics when shorter).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn load128(s: &[u8]) -> __m128i {
+    let s = &s[..16];
+    // SAFETY: `s` has exactly 16 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+/// The little-endian f16 at the start of `s`, as f32 (F16C `vcvtph2ps`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn f16_at(s: &[u8]) -> f32 {
+    let bits = u16::from_le_bytes([s[0], s[1]]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// The little-endian f32 at the start of `s`.
+#[inline]
+pub(crate) fn f32_at(s: &[u8]) -> f32 {
+    f32::from_le_bytes([s[0], s[1], s[2], s[3]])
+}
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn hsum_f32x8(x: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
+}
+
+/// Sum of the 8 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn hsum_i32x8(x: __m256i) -> i32 {
+    let r = _mm_add_epi32(_mm256_extracti128_si256::<1>(x), _mm256_castsi256_si128(x));
+    let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b01_00_11_10>(r));
+    let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b10_11_00_01>(r));
+    _mm_cvtsi128_si32(r)
+}
+
+/// Pairwise u8 × i8 products summed to 8 i32 lanes (`ax` unsigned, `sy` signed, |sy| ≤ 127).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn dot_u8_i8(ax: __m256i, sy: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+}
+
+/// The 32 nibbles of 16 bytes as bytes: low nibbles first, then high nibbles (ggml order).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn nibbles_32(qs: &[u8]) -> __m256i {
+    let tmp = load128(qs);
+    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(tmp), tmp);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Bits of the little-endian u32 at `s` spread to 32 bytes: 0xFF where set, 0 where clear.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) fn bytes_from_bits_32(s: &[u8]) -> __m256i {
+    let x32 = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    let shuf = _mm256_set_epi64x(
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x32), shuf);
+    let bit_mask = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
+    _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1))
+}
