@@ -24,6 +24,12 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Re-quantize a model into a new GGUF file.
     Quantize(commands::quantize::Args),
+    /// Generate a completion for one prompt, streamed to stdout.
+    Run(commands::run::Args),
+    /// Chat with a model interactively (stdin may be a pipe).
+    Chat(commands::chat::Args),
+    /// Measure a model's perplexity over a text file (llama.cpp's method).
+    Perplexity(commands::perplexity::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +40,9 @@ fn main() -> std::process::ExitCode {
         Command::Rm(args) => commands::rm::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Quantize(args) => commands::quantize::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Chat(args) => commands::chat::run(args),
+        Command::Perplexity(args) => commands::perplexity::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,10 @@
 //! One module per subcommand: its `Args` (clap) and `run`.
 
+pub mod chat;
 pub mod inspect;
 pub mod list;
+pub mod perplexity;
 pub mod pull;
 pub mod quantize;
 pub mod rm;
+pub mod run;
