@@ -23,7 +23,11 @@ impl<'a> Detokenizer<'a> {
     /// A detokenizer for `tokenizer`; `skip_special` drops control tokens as
     /// [`Tokenizer::decode`] does.
     pub fn new(tokenizer: &'a Tokenizer, skip_special: bool) -> Detokenizer<'a> {
-        Detokenizer { tokenizer, skip_special, pending: Vec::new() }
+        Detokenizer {
+            tokenizer,
+            skip_special,
+            pending: Vec::new(),
+        }
     }
 
     /// Adds one token. Returns the newly completed text, or `None` when nothing new is
@@ -60,7 +64,10 @@ fn release(pending: &mut Vec<u8>) -> String {
             }
             Err(e) => {
                 let valid_end = start + e.valid_up_to();
-                out.push_str(std::str::from_utf8(&pending[start..valid_end]).expect("valid_up_to bounds valid UTF-8"));
+                out.push_str(
+                    std::str::from_utf8(&pending[start..valid_end])
+                        .expect("valid_up_to bounds valid UTF-8"),
+                );
                 match e.error_len() {
                     // The tail may still be completed by later bytes: hold it.
                     None => {
@@ -101,10 +108,17 @@ mod tests {
                 for part in bytes.chunks(chunk) {
                     pending.extend_from_slice(part);
                     out.push_str(&release(&mut pending));
-                    assert!(pending.len() < 4, "held back more than one partial character");
+                    assert!(
+                        pending.len() < 4,
+                        "held back more than one partial character"
+                    );
                 }
                 out.push_str(&String::from_utf8_lossy(&pending));
-                assert_eq!(out, String::from_utf8_lossy(bytes), "bytes {bytes:?} chunk {chunk}");
+                assert_eq!(
+                    out,
+                    String::from_utf8_lossy(bytes),
+                    "bytes {bytes:?} chunk {chunk}"
+                );
             }
         }
     }

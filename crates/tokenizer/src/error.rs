@@ -17,7 +17,9 @@ pub enum Error {
         supported: &'static str,
     },
     /// `tokenizer.ggml.pre` names a pre-tokenizer profile we have no regexes for.
-    #[error("pre-tokenizer {pre:?} is not supported; refusing to guess its regex (supported: {supported})")]
+    #[error(
+        "pre-tokenizer {pre:?} is not supported; refusing to guess its regex (supported: {supported})"
+    )]
     UnsupportedPre {
         /// The value of `tokenizer.ggml.pre`.
         pre: String,
@@ -41,7 +43,9 @@ pub enum Error {
         cap: usize,
     },
     /// A `tokenizer.json` whose decoder we cannot map onto per-token bytes.
-    #[error("tokenizer.json decoder {decoder} is not supported (supported: ByteLevel, Metaspace, SentencePiece-style Sequence)")]
+    #[error(
+        "tokenizer.json decoder {decoder} is not supported (supported: ByteLevel, Metaspace, SentencePiece-style Sequence)"
+    )]
     UnsupportedDecoder {
         /// The decoder's JSON, abbreviated.
         decoder: String,
@@ -102,6 +106,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Wraps a `tokenizers` library error with what we were doing.
     pub(crate) fn tokenizers(context: &'static str, err: impl std::fmt::Display) -> Self {
-        Error::Tokenizers { context, message: err.to_string() }
+        Error::Tokenizers {
+            context,
+            message: err.to_string(),
+        }
     }
 }

@@ -20,13 +20,22 @@ pub const MAX_TOKENIZER_JSON_BYTES: usize = 64 << 20;
 /// Builds the parts of a tokenizer from `tokenizer.json` bytes.
 pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
     if json.len() > MAX_TOKENIZER_JSON_BYTES {
-        return Err(Error::JsonTooLarge { len: json.len(), cap: MAX_TOKENIZER_JSON_BYTES });
+        return Err(Error::JsonTooLarge {
+            len: json.len(),
+            cap: MAX_TOKENIZER_JSON_BYTES,
+        });
     }
-    let doc: Value = serde_json::from_slice(json)
-        .map_err(|e| Error::BadVocab { field: "tokenizer.json", reason: e.to_string() })?;
+    let doc: Value = serde_json::from_slice(json).map_err(|e| Error::BadVocab {
+        field: "tokenizer.json",
+        reason: e.to_string(),
+    })?;
     let (style, strip_leading_space) = decoder_style(doc.get("decoder").unwrap_or(&Value::Null))?;
-    let byte_fallback = doc.pointer("/model/byte_fallback").and_then(Value::as_bool).unwrap_or(false);
-    let mut inner = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::tokenizers("loading tokenizer.json", e))?;
+    let byte_fallback = doc
+        .pointer("/model/byte_fallback")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut inner = tokenizers::Tokenizer::from_bytes(json)
+        .map_err(|e| Error::tokenizers("loading tokenizer.json", e))?;
     inner.set_encode_special_tokens(true);
 
     let n_vocab = inner.get_vocab_size(true);
@@ -37,21 +46,41 @@ pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
             None => {
                 return Err(Error::BadVocab {
                     field: "tokenizer.json model.vocab",
-                    reason: format!("id {id} of {text:?} is not below the vocabulary size {n_vocab}"),
+                    reason: format!(
+                        "id {id} of {text:?} is not below the vocabulary size {n_vocab}"
+                    ),
                 });
             }
         }
     }
     let mut classes: Vec<TokenClass> = tokens
         .iter()
-        .map(|t| if byte_fallback && parse_byte_token(t).is_some() { TokenClass::Byte } else { TokenClass::Normal })
+        .map(|t| {
+            if byte_fallback && parse_byte_token(t).is_some() {
+                TokenClass::Byte
+            } else {
+                TokenClass::Normal
+            }
+        })
         .collect();
     let mut strips = Vec::new();
     for (id, added) in inner.get_added_tokens_decoder() {
-        let Some(class) = classes.get_mut(id as usize) else { continue };
-        *class = if added.special { TokenClass::Control } else { TokenClass::UserDefined };
+        let Some(class) = classes.get_mut(id as usize) else {
+            continue;
+        };
+        *class = if added.special {
+            TokenClass::Control
+        } else {
+            TokenClass::UserDefined
+        };
         if added.special && (added.lstrip || added.rstrip) {
-            strips.push((id, Strip { left: added.lstrip, right: added.rstrip }));
+            strips.push((
+                id,
+                Strip {
+                    left: added.lstrip,
+                    right: added.rstrip,
+                },
+            ));
         }
     }
     let default_add_bos = adds_bos_by_post_processor(&inner, special.bos)?;
@@ -64,7 +93,12 @@ pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
         special: special.clone(),
         default_add_bos,
         strip_leading_space,
-        kind: format!("tokenizer.json {}", doc.pointer("/model/type").and_then(Value::as_str).unwrap_or("model")),
+        kind: format!(
+            "tokenizer.json {}",
+            doc.pointer("/model/type")
+                .and_then(Value::as_str)
+                .unwrap_or("model")
+        ),
     })
 }
 
@@ -72,7 +106,9 @@ pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
 /// `TemplateProcessing` does; files with a `add_bos_token` flag say so explicitly instead).
 fn adds_bos_by_post_processor(inner: &tokenizers::Tokenizer, bos: Option<u32>) -> Result<bool> {
     let Some(bos) = bos else { return Ok(false) };
-    let enc = inner.encode_fast("a", true).map_err(|e| Error::tokenizers("probing the post-processor", e))?;
+    let enc = inner
+        .encode_fast("a", true)
+        .map_err(|e| Error::tokenizers("probing the post-processor", e))?;
     Ok(enc.get_ids().first() == Some(&bos))
 }
 
@@ -84,11 +120,21 @@ fn decoder_style(decoder: &Value) -> Result<(PieceStyle, bool)> {
         "Metaspace" => {
             let scheme = decoder.get("prepend_scheme").and_then(Value::as_str);
             let legacy = decoder.get("add_prefix_space").and_then(Value::as_bool);
-            Ok((PieceStyle::SentencePiece, scheme.map_or(legacy.unwrap_or(true), |s| s != "never")))
+            Ok((
+                PieceStyle::SentencePiece,
+                scheme.map_or(legacy.unwrap_or(true), |s| s != "never"),
+            ))
         }
         "Sequence" => {
-            let steps = decoder.get("decoders").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-            let kinds: Vec<&str> = steps.iter().filter_map(|d| d.get("type").and_then(Value::as_str)).collect();
+            let steps = decoder
+                .get("decoders")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let kinds: Vec<&str> = steps
+                .iter()
+                .filter_map(|d| d.get("type").and_then(Value::as_str))
+                .collect();
             if kinds.contains(&"ByteLevel") {
                 return Ok((PieceStyle::ByteLevel, false));
             }
@@ -108,7 +154,10 @@ fn decoder_style(decoder: &Value) -> Result<(PieceStyle, bool)> {
 fn unsupported(decoder: &Value) -> Error {
     let mut text = decoder.to_string();
     if text.len() > 200 {
-        let cut = (0..=200).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         text.truncate(cut);
         text.push('…');
     }
@@ -123,16 +172,29 @@ mod tests {
     #[test]
     fn decoder_styles() {
         let bl = serde_json::json!({"type": "ByteLevel", "add_prefix_space": true});
-        assert_eq!(decoder_style(&bl).ok(), Some((PieceStyle::ByteLevel, false)));
+        assert_eq!(
+            decoder_style(&bl).ok(),
+            Some((PieceStyle::ByteLevel, false))
+        );
         let llama2 = serde_json::json!({"type": "Sequence", "decoders": [
             {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
             {"type": "ByteFallback"}, {"type": "Fuse"},
             {"type": "Strip", "content": " ", "start": 1, "stop": 0}]});
-        assert_eq!(decoder_style(&llama2).ok(), Some((PieceStyle::SentencePiece, true)));
-        let meta = serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never"});
-        assert_eq!(decoder_style(&meta).ok(), Some((PieceStyle::SentencePiece, false)));
+        assert_eq!(
+            decoder_style(&llama2).ok(),
+            Some((PieceStyle::SentencePiece, true))
+        );
+        let meta =
+            serde_json::json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never"});
+        assert_eq!(
+            decoder_style(&meta).ok(),
+            Some((PieceStyle::SentencePiece, false))
+        );
         let wp = serde_json::json!({"type": "WordPiece", "prefix": "##"});
-        assert!(matches!(decoder_style(&wp), Err(Error::UnsupportedDecoder { .. })));
+        assert!(matches!(
+            decoder_style(&wp),
+            Err(Error::UnsupportedDecoder { .. })
+        ));
         assert!(decoder_style(&Value::Null).is_err());
     }
 
@@ -140,8 +202,14 @@ mod tests {
     #[test]
     fn rejects_bad_files() {
         let special = SpecialTokens::default();
-        assert!(matches!(build(b"{not json", &special), Err(Error::BadVocab { .. })));
+        assert!(matches!(
+            build(b"{not json", &special),
+            Err(Error::BadVocab { .. })
+        ));
         let big = vec![b' '; MAX_TOKENIZER_JSON_BYTES + 1];
-        assert!(matches!(build(&big, &special), Err(Error::JsonTooLarge { .. })));
+        assert!(matches!(
+            build(&big, &special),
+            Err(Error::JsonTooLarge { .. })
+        ));
     }
 }

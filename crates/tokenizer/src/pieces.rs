@@ -30,7 +30,8 @@ pub(crate) fn byte_to_char_table() -> [char; 256] {
     let mut next = 256u32;
     for (byte, slot) in table.iter_mut().enumerate() {
         let b = byte as u32;
-        let printable = (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+        let printable =
+            (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
         let code = if printable {
             b
         } else {
@@ -44,7 +45,10 @@ pub(crate) fn byte_to_char_table() -> [char; 256] {
 
 /// The inverse of [`byte_to_char_table`].
 fn char_to_byte_map() -> HashMap<char, u8> {
-    (0u8..=255).zip(byte_to_char_table()).map(|(b, c)| (c, b)).collect()
+    (0u8..=255)
+        .zip(byte_to_char_table())
+        .map(|(b, c)| (c, b))
+        .collect()
 }
 
 /// Parses a SentencePiece byte token `<0xXX>` (two hex digits, either case).
@@ -63,7 +67,11 @@ pub(crate) fn parse_byte_token(text: &str) -> Option<u8> {
 /// become their byte. A byte-level piece containing a code point outside the GPT-2 table
 /// (possible only in a malformed vocabulary) falls back to its UTF-8 text, as the
 /// `tokenizers` ByteLevel decoder does.
-pub(crate) fn build(tokens: &[String], classes: &[TokenClass], style: PieceStyle) -> Vec<Box<[u8]>> {
+pub(crate) fn build(
+    tokens: &[String],
+    classes: &[TokenClass],
+    style: PieceStyle,
+) -> Vec<Box<[u8]>> {
     let char_to_byte = match style {
         PieceStyle::ByteLevel => Some(char_to_byte_map()),
         PieceStyle::SentencePiece => None,
@@ -75,7 +83,12 @@ pub(crate) fn build(tokens: &[String], classes: &[TokenClass], style: PieceStyle
         .collect()
 }
 
-fn piece(text: &str, class: TokenClass, style: PieceStyle, char_to_byte: Option<&HashMap<char, u8>>) -> Vec<u8> {
+fn piece(
+    text: &str,
+    class: TokenClass,
+    style: PieceStyle,
+    char_to_byte: Option<&HashMap<char, u8>>,
+) -> Vec<u8> {
     match (style, class) {
         (PieceStyle::SentencePiece, TokenClass::Byte) => match parse_byte_token(text) {
             Some(b) => vec![b],
@@ -114,8 +127,18 @@ mod tests {
     /// Byte-level pieces decode through the table; control tokens stay verbatim.
     #[test]
     fn byte_level_pieces() {
-        let tokens = vec!["Ġhello".to_string(), "<|im_end|>".to_string(), "ĊĊ".to_string(), "Ã©".to_string()];
-        let classes = [TokenClass::Normal, TokenClass::Control, TokenClass::Normal, TokenClass::Normal];
+        let tokens = vec![
+            "Ġhello".to_string(),
+            "<|im_end|>".to_string(),
+            "ĊĊ".to_string(),
+            "Ã©".to_string(),
+        ];
+        let classes = [
+            TokenClass::Normal,
+            TokenClass::Control,
+            TokenClass::Normal,
+            TokenClass::Normal,
+        ];
         let p = build(&tokens, &classes, PieceStyle::ByteLevel);
         assert_eq!(&*p[0], b" hello");
         assert_eq!(&*p[1], b"<|im_end|>");
@@ -126,8 +149,18 @@ mod tests {
     /// SentencePiece pieces unescape `▁` and read byte tokens; bad byte tokens stay text.
     #[test]
     fn sentencepiece_pieces() {
-        let tokens = vec!["▁the".to_string(), "<0x0A>".to_string(), "<0xZZ>".to_string(), "<start_of_turn>".to_string()];
-        let classes = [TokenClass::Normal, TokenClass::Byte, TokenClass::Byte, TokenClass::Control];
+        let tokens = vec![
+            "▁the".to_string(),
+            "<0x0A>".to_string(),
+            "<0xZZ>".to_string(),
+            "<start_of_turn>".to_string(),
+        ];
+        let classes = [
+            TokenClass::Normal,
+            TokenClass::Byte,
+            TokenClass::Byte,
+            TokenClass::Control,
+        ];
         let p = build(&tokens, &classes, PieceStyle::SentencePiece);
         assert_eq!(&*p[0], b" the");
         assert_eq!(&*p[1], b"\n");

@@ -39,8 +39,12 @@ pub(crate) struct SpecialMatcher {
 
 impl SpecialMatcher {
     /// Builds the trie. Empty texts are ignored; a text registered twice keeps its first id.
-    pub(crate) fn new<'a>(entries: impl IntoIterator<Item = (&'a str, u32, Strip)>) -> SpecialMatcher {
-        let mut m = SpecialMatcher { nodes: vec![Node::default()] };
+    pub(crate) fn new<'a>(
+        entries: impl IntoIterator<Item = (&'a str, u32, Strip)>,
+    ) -> SpecialMatcher {
+        let mut m = SpecialMatcher {
+            nodes: vec![Node::default()],
+        };
         for (text, id, strip) in entries {
             if text.is_empty() {
                 continue;
@@ -55,12 +59,16 @@ impl SpecialMatcher {
     }
 
     fn child_or_insert(&mut self, at: usize, b: u8) -> usize {
-        match self.nodes[at].children.binary_search_by_key(&b, |(k, _)| *k) {
+        match self.nodes[at]
+            .children
+            .binary_search_by_key(&b, |(k, _)| *k)
+        {
             Ok(i) => self.nodes[at].children[i].1 as usize,
             Err(i) => {
                 let new = self.nodes.len();
                 self.nodes.push(Node::default());
-                let new_u32 = u32::try_from(new).expect("a trie over a u32-indexed vocabulary has < 2^32 nodes");
+                let new_u32 = u32::try_from(new)
+                    .expect("a trie over a u32-indexed vocabulary has < 2^32 nodes");
                 self.nodes[at].children.insert(i, (b, new_u32));
                 new
             }
@@ -127,7 +135,14 @@ mod tests {
             ("<|im_start|>", 1, Strip::default()),
             ("<|im", 7, Strip::default()),
             ("<|im_end|>", 2, Strip::default()),
-            ("<mask>", 3, Strip { left: true, right: false }),
+            (
+                "<mask>",
+                3,
+                Strip {
+                    left: true,
+                    right: false,
+                },
+            ),
         ])
     }
 
@@ -144,14 +159,23 @@ mod tests {
                 Fragment::Text("\n"),
             ]
         );
-        assert_eq!(m.split("<|imx"), vec![Fragment::Token(7), Fragment::Text("x")]);
+        assert_eq!(
+            m.split("<|imx"),
+            vec![Fragment::Token(7), Fragment::Text("x")]
+        );
         assert_eq!(m.split(""), Vec::<Fragment>::new());
-        assert_eq!(m.split("plain é text"), vec![Fragment::Text("plain é text")]);
+        assert_eq!(
+            m.split("plain é text"),
+            vec![Fragment::Text("plain é text")]
+        );
     }
 
     /// An lstrip token swallows the whitespace before it.
     #[test]
     fn lstrip_swallows_whitespace() {
-        assert_eq!(matcher().split("a  <mask>b"), vec![Fragment::Text("a"), Fragment::Token(3), Fragment::Text("b")]);
+        assert_eq!(
+            matcher().split("a  <mask>b"),
+            vec![Fragment::Text("a"), Fragment::Token(3), Fragment::Text("b")]
+        );
     }
 }

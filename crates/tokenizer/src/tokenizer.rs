@@ -96,7 +96,13 @@ impl Tokenizer {
         let mut classes = p.classes;
         let eog = vocab::eog_ids(&p.tokens, &mut classes, p.special.eos, p.special.eot);
         let pieces = pieces::build(&p.tokens, &classes, p.style);
-        let strip_of = |id: u32| p.strips.iter().find(|(i, _)| *i == id).map(|(_, s)| *s).unwrap_or_default();
+        let strip_of = |id: u32| {
+            p.strips
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| *s)
+                .unwrap_or_default()
+        };
         let matcher = SpecialMatcher::new(
             (0u32..)
                 .zip(&p.tokens)
@@ -155,7 +161,10 @@ impl Tokenizer {
         if text.is_empty() {
             return Ok(());
         }
-        let enc = self.inner.encode_fast(text, false).map_err(|e| Error::tokenizers("encoding", e))?;
+        let enc = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| Error::tokenizers("encoding", e))?;
         ids.extend_from_slice(enc.get_ids());
         Ok(())
     }
@@ -181,7 +190,10 @@ impl Tokenizer {
     /// The bytes `id` decodes to, or `None` when it is special and `skip_special` is set.
     pub(crate) fn piece(&self, id: u32, skip_special: bool) -> Result<Option<&[u8]>> {
         let Some(piece) = self.pieces.get(id as usize) else {
-            return Err(Error::TokenOutOfRange { id, n_vocab: self.n_vocab() });
+            return Err(Error::TokenOutOfRange {
+                id,
+                n_vocab: self.n_vocab(),
+            });
         };
         if skip_special && self.classes[id as usize].is_special() {
             return Ok(None);
@@ -224,7 +236,9 @@ impl Tokenizer {
 
     /// True for control, unknown and unused tokens (those `decode(_, true)` drops).
     pub fn is_special(&self, id: u32) -> bool {
-        self.classes.get(id as usize).is_some_and(|c| c.is_special())
+        self.classes
+            .get(id as usize)
+            .is_some_and(|c| c.is_special())
     }
 
     /// Whether `encode(_, true)` prepends bos.
@@ -240,7 +254,10 @@ impl Tokenizer {
 
 fn check_len(text: &str) -> Result<()> {
     if text.len() > MAX_ENCODE_BYTES {
-        return Err(Error::TextTooLong { len: text.len(), cap: MAX_ENCODE_BYTES });
+        return Err(Error::TextTooLong {
+            len: text.len(),
+            cap: MAX_ENCODE_BYTES,
+        });
     }
     Ok(())
 }

@@ -39,7 +39,10 @@ impl TokenClass {
 
     /// True for tokens that `decode(skip_special = true)` drops.
     pub fn is_special(self) -> bool {
-        matches!(self, TokenClass::Control | TokenClass::Unknown | TokenClass::Unused)
+        matches!(
+            self,
+            TokenClass::Control | TokenClass::Unknown | TokenClass::Unused
+        )
     }
 
     /// True for tokens whose text `encode_with_special_tokens` recognises in input
@@ -81,8 +84,18 @@ const EOT_TEXTS: &[&str] = &[
 ];
 
 /// Fill-in-the-middle pad/repo/file-separator texts: llama.cpp stops generation on these too.
-const FIM_EOG_TEXTS: &[&str] =
-    &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"];
+const FIM_EOG_TEXTS: &[&str] = &[
+    "<|fim_pad|>",
+    "<fim-pad>",
+    "<fim_pad>",
+    "<PAD>",
+    "<|fim_repo|>",
+    "<|repo_name|>",
+    "<fim-repo>",
+    "<REPO>",
+    "<reponame>",
+    "<|file_sep|>",
+];
 
 /// Computes the end-of-generation ids and marks each of them as a control token.
 ///
@@ -96,7 +109,11 @@ pub(crate) fn eog_ids(
     eot: Option<u32>,
 ) -> Vec<u32> {
     let by_text = |list: &[&str]| -> Vec<u32> {
-        (0u32..).zip(tokens).filter(|(_, t)| list.contains(&t.as_str())).map(|(id, _)| id).collect()
+        (0u32..)
+            .zip(tokens)
+            .filter(|(_, t)| list.contains(&t.as_str()))
+            .map(|(id, _)| id)
+            .collect()
     };
     let eot = eot.or_else(|| by_text(EOT_TEXTS).first().copied());
     let mut ids = by_text(EOG_TEXTS);

@@ -22,10 +22,16 @@ pub(crate) fn build(
     profile: &PreProfile,
 ) -> Result<Tokenizer> {
     if merges.is_empty() {
-        return Err(Error::BadVocab { field: FIELD, reason: "a gpt2 vocabulary needs merges; none present".into() });
+        return Err(Error::BadVocab {
+            field: FIELD,
+            reason: "a gpt2 vocabulary needs merges; none present".into(),
+        });
     }
     let pairs = parse_merges(merges, ids)?;
-    let vocab: Vocab = (0u32..).zip(tokens).map(|(id, t)| (t.clone(), id)).collect();
+    let vocab: Vocab = (0u32..)
+        .zip(tokens)
+        .map(|(id, t)| (t.clone(), id))
+        .collect();
     let model = BPE::builder()
         .vocab_and_merges(vocab, pairs)
         .ignore_merges(profile.ignore_merges)
@@ -33,8 +39,12 @@ pub(crate) fn build(
         .map_err(|e| Error::tokenizers("building the BPE model", e))?;
     let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(profile.regexes.len() + 1);
     for re in profile.regexes {
-        let split = Split::new(SplitPattern::Regex((*re).to_string()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(|e| Error::tokenizers("compiling a pre-tokenizer regex", e))?;
+        let split = Split::new(
+            SplitPattern::Regex((*re).to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| Error::tokenizers("compiling a pre-tokenizer regex", e))?;
         steps.push(split.into());
     }
     steps.push(ByteLevel::new(false, false, false).into());
@@ -51,9 +61,16 @@ fn parse_merges(merges: &[String], ids: &HashMap<&str, u32>) -> Result<Vec<(Stri
         .iter()
         .enumerate()
         .map(|(rank, m)| {
-            let split = m.char_indices().skip(1).find(|(_, c)| *c == ' ').map(|(i, _)| i);
+            let split = m
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| *c == ' ')
+                .map(|(i, _)| i);
             let Some(at) = split else {
-                return Err(Error::BadVocab { field: FIELD, reason: format!("merge {rank} {m:?} has no separating space") });
+                return Err(Error::BadVocab {
+                    field: FIELD,
+                    reason: format!("merge {rank} {m:?} has no separating space"),
+                });
             };
             let (left, right) = (&m[..at], &m[at + 1..]);
             let joined = format!("{left}{right}");
@@ -61,7 +78,9 @@ fn parse_merges(merges: &[String], ids: &HashMap<&str, u32>) -> Result<Vec<(Stri
                 if !ids.contains_key(part) {
                     return Err(Error::BadVocab {
                         field: FIELD,
-                        reason: format!("merge {rank} {m:?} refers to {part:?}, which is not in the vocabulary"),
+                        reason: format!(
+                            "merge {rank} {m:?} refers to {part:?}, which is not in the vocabulary"
+                        ),
                     });
                 }
             }
@@ -84,9 +103,14 @@ mod tests {
         let tokens: Vec<String> = ["a", "b", "ab"].iter().map(|s| (*s).to_string()).collect();
         let ids = ids(&tokens);
         assert!(parse_merges(&["a b".into()], &ids).is_ok());
-        let err = parse_merges(&["a b".into(), "a c".into()], &ids).unwrap_err().to_string();
+        let err = parse_merges(&["a b".into(), "a c".into()], &ids)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("merge 1") && err.contains("\"c\""), "{err}");
         assert!(parse_merges(&["ab".into()], &ids).is_err());
-        assert!(parse_merges(&["b a".into()], &ids).is_err(), "joined \"ba\" is not a token");
+        assert!(
+            parse_merges(&["b a".into()], &ids).is_err(),
+            "joined \"ba\" is not a token"
+        );
     }
 }

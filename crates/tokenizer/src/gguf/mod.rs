@@ -53,7 +53,10 @@ pub(crate) struct Built {
 pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
     let tokens = checked_tokens(&v.tokens)?;
     let classes = classes(v, tokens.len())?;
-    let ids: HashMap<&str, u32> = (0u32..).zip(&tokens).map(|(id, t)| (t.as_str(), id)).collect();
+    let ids: HashMap<&str, u32> = (0u32..)
+        .zip(&tokens)
+        .map(|(id, t)| (t.as_str(), id))
+        .collect();
     let user_defined: Vec<AddedToken> = tokens
         .iter()
         .zip(&classes)
@@ -75,15 +78,34 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
             let unk = v.special.unk.map(|id| tokens[id as usize].clone());
             let inner = spm::build(&tokens, &ids, &v.scores, add_space_prefix, unk)?;
             let kind = format!("llama SentencePiece BPE (add_space_prefix: {add_space_prefix})");
-            (inner, PieceStyle::SentencePiece, true, add_space_prefix, kind)
+            (
+                inner,
+                PieceStyle::SentencePiece,
+                true,
+                add_space_prefix,
+                kind,
+            )
         }
         other => {
-            return Err(Error::UnsupportedModel { model: other.to_string(), supported: "gpt2, llama" });
+            return Err(Error::UnsupportedModel {
+                model: other.to_string(),
+                supported: "gpt2, llama",
+            });
         }
     };
-    inner.add_tokens(user_defined).map_err(|e| Error::tokenizers("adding user-defined tokens", e))?;
+    inner
+        .add_tokens(user_defined)
+        .map_err(|e| Error::tokenizers("adding user-defined tokens", e))?;
     inner.set_encode_special_tokens(true);
-    Ok(Built { inner, tokens, classes, style, default_add_bos, strip_leading_space: strip, kind })
+    Ok(Built {
+        inner,
+        tokens,
+        classes,
+        style,
+        default_add_bos,
+        strip_leading_space: strip,
+        kind,
+    })
 }
 
 /// Validates the token list: non-empty, not absurdly large, no duplicates. Empty
@@ -91,7 +113,10 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
 fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
     const FIELD: &str = "tokenizer.ggml.tokens";
     if tokens.is_empty() {
-        return Err(Error::BadVocab { field: FIELD, reason: "the vocabulary is empty".into() });
+        return Err(Error::BadVocab {
+            field: FIELD,
+            reason: "the vocabulary is empty".into(),
+        });
     }
     if tokens.len() > MAX_N_VOCAB {
         return Err(Error::BadVocab {
@@ -102,7 +127,13 @@ fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
     let renamed: Vec<String> = tokens
         .iter()
         .enumerate()
-        .map(|(id, t)| if t.is_empty() { format!("[EMPTY_{id}]") } else { t.clone() })
+        .map(|(id, t)| {
+            if t.is_empty() {
+                format!("[EMPTY_{id}]")
+            } else {
+                t.clone()
+            }
+        })
         .collect();
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(renamed.len());
     for (id, t) in renamed.iter().enumerate() {
@@ -121,7 +152,11 @@ fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
 fn classes(v: &GgufVocab, n_vocab: usize) -> Result<Vec<TokenClass>> {
     let mut classes = match v.token_types.len() {
         0 => vec![TokenClass::Normal; n_vocab],
-        n if n == n_vocab => v.token_types.iter().map(|&t| TokenClass::from_gguf(t)).collect(),
+        n if n == n_vocab => v
+            .token_types
+            .iter()
+            .map(|&t| TokenClass::from_gguf(t))
+            .collect(),
         n => {
             return Err(Error::BadVocab {
                 field: "tokenizer.ggml.token_type",
@@ -130,7 +165,13 @@ fn classes(v: &GgufVocab, n_vocab: usize) -> Result<Vec<TokenClass>> {
         }
     };
     let s = &v.special;
-    for (name, id) in [("bos", s.bos), ("eos", s.eos), ("eot", s.eot), ("unk", s.unk), ("pad", s.pad)] {
+    for (name, id) in [
+        ("bos", s.bos),
+        ("eos", s.eos),
+        ("eot", s.eot),
+        ("unk", s.unk),
+        ("pad", s.pad),
+    ] {
         let Some(id) = id else { continue };
         let Some(class) = classes.get_mut(id as usize) else {
             return Err(Error::BadVocab {
@@ -139,7 +180,11 @@ fn classes(v: &GgufVocab, n_vocab: usize) -> Result<Vec<TokenClass>> {
             });
         };
         if *class == TokenClass::Normal {
-            *class = if name == "unk" { TokenClass::Unknown } else { TokenClass::Control };
+            *class = if name == "unk" {
+                TokenClass::Unknown
+            } else {
+                TokenClass::Control
+            };
         }
     }
     Ok(classes)

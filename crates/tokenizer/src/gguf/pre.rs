@@ -46,7 +46,12 @@ pub(crate) struct PreProfile {
 }
 
 const fn profile(names: &'static [&'static str], regexes: &'static [&'static str]) -> PreProfile {
-    PreProfile { names, regexes, ignore_merges: false, add_bos: false }
+    PreProfile {
+        names,
+        regexes,
+        ignore_merges: false,
+        add_bos: false,
+    }
 }
 
 /// Every supported profile. Order matters only for the error message.
@@ -57,43 +62,116 @@ pub(crate) const PROFILES: &[PreProfile] = &[
     ),
     profile(
         &[
-            "gpt-2", "gpt2", "phi-2", "mpt", "olmo", "jais", "trillion", "granite-docling", "exaone4", "jina-es",
-            "jina-de", "jina-v2-es", "jina-v2-de", "gigachat", "mellum", "modern-bert", "a.x-4.0",
+            "gpt-2",
+            "gpt2",
+            "phi-2",
+            "mpt",
+            "olmo",
+            "jais",
+            "trillion",
+            "granite-docling",
+            "exaone4",
+            "jina-es",
+            "jina-de",
+            "jina-v2-es",
+            "jina-v2-de",
+            "gigachat",
+            "mellum",
+            "modern-bert",
+            "a.x-4.0",
         ],
         &[GPT2],
     ),
     PreProfile {
-        names: &["llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"],
+        names: &[
+            "llama3",
+            "llama-v3",
+            "llama-bpe",
+            "falcon3",
+            "falcon-h1",
+            "pixtral",
+            "midm-2.0",
+            "lfm2",
+        ],
         regexes: &[LLAMA3],
         ignore_merges: true,
         add_bos: true,
     },
     profile(&["dbrx", "smaug-bpe"], &[LLAMA3]),
     profile(
-        &["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open"],
+        &[
+            "qwen2",
+            "deepseek-r1-qwen",
+            "kormo",
+            "f2llmv2",
+            "megrez",
+            "stablelm2",
+            "hunyuan",
+            "solar-open",
+        ],
         &[QWEN2],
     ),
     profile(&["qwen35"], &[QWEN35]),
     profile(
-        &["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2"],
+        &[
+            "smollm",
+            "starcoder",
+            "refact",
+            "command-r",
+            "codeshell",
+            "exaone",
+            "minerva-7b",
+            "mellum2",
+        ],
         &[r"\p{N}", GPT2],
     ),
     profile(
         &["deepseek-llm"],
-        &[r"[\r\n]", DEEPSEEK_LLM_LETTERS, r"\s?[!-/:-~\x{ff01}-\x{ff0f}\x{ff1a}-\x{ff5e}\x{2018}-\x{201f}\x{3000}-\x{3002}]+", r"\s+$", r"[\x{4e00}-\x{9fa5}\x{800}-\x{4e00}\x{ac00}-\x{d7ff}]+", r"\p{N}+"],
+        &[
+            r"[\r\n]",
+            DEEPSEEK_LLM_LETTERS,
+            r"\s?[!-/:-~\x{ff01}-\x{ff0f}\x{ff1a}-\x{ff5e}\x{2018}-\x{201f}\x{3000}-\x{3002}]+",
+            r"\s+$",
+            r"[\x{4e00}-\x{9fa5}\x{800}-\x{4e00}\x{ac00}-\x{d7ff}]+",
+            r"\p{N}+",
+        ],
     ),
     profile(
         &["deepseek-coder"],
-        &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[\x{4e00}-\x{9fa5}\x{800}-\x{4e00}\x{ac00}-\x{d7ff}]+", r"\p{N}"],
+        &[
+            r"[\r\n]",
+            r"\s?\p{L}+",
+            r"\s?\p{P}+",
+            r"[\x{4e00}-\x{9fa5}\x{800}-\x{4e00}\x{ac00}-\x{d7ff}]+",
+            r"\p{N}",
+        ],
     ),
-    profile(&["deepseek-v3", "hunyuan-dense", "joyai-llm"], &[r"\p{N}{1,3}", r"[\x{4e00}-\x{9fa5}\x{3040}-\x{309f}\x{30a0}-\x{30ff}]+", DEEPSEEK_V3_MAIN]),
+    profile(
+        &["deepseek-v3", "hunyuan-dense", "joyai-llm"],
+        &[
+            r"\p{N}{1,3}",
+            r"[\x{4e00}-\x{9fa5}\x{3040}-\x{309f}\x{30a0}-\x{30ff}]+",
+            DEEPSEEK_V3_MAIN,
+        ],
+    ),
     profile(
         &["falcon"],
         &[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, r"[0-9][0-9][0-9]"],
     ),
-    profile(&["gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"], &[GPT4O]),
-    PreProfile { names: &["tekken"], regexes: &[TEKKEN], ignore_merges: true, add_bos: true },
-    profile(&["poro-chat", "bloom", "gpt3-finnish"], &[r" ?[^(\s|.,!?…。，、।۔،)]+"]),
+    profile(
+        &["gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"],
+        &[GPT4O],
+    ),
+    PreProfile {
+        names: &["tekken"],
+        regexes: &[TEKKEN],
+        ignore_merges: true,
+        add_bos: true,
+    },
+    profile(
+        &["poro-chat", "bloom", "gpt3-finnish"],
+        &[r" ?[^(\s|.,!?…。，、।۔،)]+"],
+    ),
 ];
 
 /// The profile for a `tokenizer.ggml.pre` value. A missing value means `default`, as in llama.cpp.
@@ -104,7 +182,11 @@ pub(crate) fn find(pre: Option<&str>) -> Option<&'static PreProfile> {
 
 /// All supported names, comma-separated, for error messages.
 pub(crate) fn supported_names() -> String {
-    PROFILES.iter().flat_map(|p| p.names.iter().copied()).collect::<Vec<_>>().join(", ")
+    PROFILES
+        .iter()
+        .flat_map(|p| p.names.iter().copied())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -119,8 +201,16 @@ mod tests {
     fn all_regexes_compile() {
         for p in PROFILES {
             for re in p.regexes {
-                let split = Split::new(SplitPattern::Regex((*re).to_string()), SplitDelimiterBehavior::Isolated, false);
-                assert!(split.is_ok(), "profile {:?}: regex {re:?} does not compile", p.names);
+                let split = Split::new(
+                    SplitPattern::Regex((*re).to_string()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                );
+                assert!(
+                    split.is_ok(),
+                    "profile {:?}: regex {re:?} does not compile",
+                    p.names
+                );
             }
         }
     }

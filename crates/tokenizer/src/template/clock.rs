@@ -4,9 +4,29 @@
 //! the directives chat templates use; any other directive is an error rather than a
 //! silently wrong date.
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// A UTC calendar time.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,7 +92,9 @@ pub(crate) fn strftime(fmt: &str, unix_secs: i64) -> Result<String, String> {
             out.push(c);
             continue;
         }
-        let Some(d) = chars.next() else { return Err("%".into()) };
+        let Some(d) = chars.next() else {
+            return Err("%".into());
+        };
         let month = MONTHS[(t.month - 1) as usize];
         let weekday = WEEKDAYS[t.weekday as usize];
         let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
@@ -112,9 +134,15 @@ mod tests {
         // 2024-07-26 14:05:09 UTC, a Friday.
         let t = 1_722_002_709;
         assert_eq!(strftime("%d %b %Y", t).as_deref(), Ok("26 Jul 2024"));
-        assert_eq!(strftime("%A %B %e, %y %H:%M:%S %p %I %j %% %Z", t).as_deref(), Ok("Friday July 26, 24 14:05:09 PM 02 208 % UTC"));
+        assert_eq!(
+            strftime("%A %B %e, %y %H:%M:%S %p %I %j %% %Z", t).as_deref(),
+            Ok("Friday July 26, 24 14:05:09 PM 02 208 % UTC")
+        );
         // Leap day and the epoch.
-        assert_eq!(strftime("%Y-%m-%d %a %j", 1_709_164_800).as_deref(), Ok("2024-02-29 Thu 060"));
+        assert_eq!(
+            strftime("%Y-%m-%d %a %j", 1_709_164_800).as_deref(),
+            Ok("2024-02-29 Thu 060")
+        );
         assert_eq!(strftime("%Y-%m-%d %a", 0).as_deref(), Ok("1970-01-01 Thu"));
         assert_eq!(strftime("%Y-%m-%d", -86_400).as_deref(), Ok("1969-12-31"));
     }

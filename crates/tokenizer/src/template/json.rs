@@ -24,7 +24,10 @@ impl Object for OrderedMap {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -51,10 +54,12 @@ pub(crate) fn to_value(v: &serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from_object(OrderedMap(map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect()))
+        serde_json::Value::Array(items) => {
+            Value::from(items.iter().map(to_value).collect::<Vec<_>>())
         }
+        serde_json::Value::Object(map) => Value::from_object(OrderedMap(
+            map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect(),
+        )),
     }
 }
 
@@ -85,7 +90,10 @@ const MAX_DEPTH: usize = 512;
 
 fn write_value(out: &mut String, v: &Value, opts: &DumpOptions, depth: usize) -> Result<(), Error> {
     if depth > MAX_DEPTH {
-        return Err(Error::new(ErrorKind::InvalidOperation, "tojson: value nested too deeply"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "tojson: value nested too deeply",
+        ));
     }
     match v.kind() {
         ValueKind::None => out.push_str("null"),
@@ -114,7 +122,10 @@ fn write_value(out: &mut String, v: &Value, opts: &DumpOptions, depth: usize) ->
             })?;
         }
         kind => {
-            return Err(Error::new(ErrorKind::InvalidOperation, format!("tojson: a value of kind {kind} is not JSON serializable")));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("tojson: a value of kind {kind} is not JSON serializable"),
+            ));
         }
     }
     Ok(())
@@ -160,7 +171,10 @@ fn key_string(key: &Value) -> Result<String, Error> {
             write_value(&mut s, key, &DumpOptions::python_default(), 0)?;
             Ok(s)
         }
-        kind => Err(Error::new(ErrorKind::InvalidOperation, format!("tojson: keys must be str, int, float, bool or None, not {kind}"))),
+        kind => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: keys must be str, int, float, bool or None, not {kind}"),
+        )),
     }
 }
 
@@ -180,18 +194,34 @@ pub(crate) fn python_float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits as `d.ddde±x`.
     let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("LowerExp output always contains 'e'");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("LowerExp output always contains 'e'");
     let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        return format!("{sign}{first}{frac}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        return format!(
+            "{sign}{first}{frac}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
     }
     let n = digits.len() as i32;
     if exp < 0 {
@@ -234,7 +264,13 @@ fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
 impl DumpOptions {
     /// `json.dumps` defaults as `transformers` calls it (`ensure_ascii=False`).
     pub(crate) fn python_default() -> DumpOptions {
-        DumpOptions { ensure_ascii: false, indent: None, item_sep: ", ".into(), key_sep: ": ".into(), sort_keys: false }
+        DumpOptions {
+            ensure_ascii: false,
+            indent: None,
+            item_sep: ", ".into(),
+            key_sep: ": ".into(),
+            sort_keys: false,
+        }
     }
 }
 
@@ -272,7 +308,10 @@ mod tests {
     #[test]
     fn dumps_defaults_like_python() {
         let v = serde_json::json!({"b": [1, 2.5, null, true], "a": "<é\"\n\u{1}>"});
-        assert_eq!(dump(v, &DumpOptions::python_default()), r#"{"b": [1, 2.5, null, true], "a": "<é\"\n\u0001>"}"#);
+        assert_eq!(
+            dump(v, &DumpOptions::python_default()),
+            r#"{"b": [1, 2.5, null, true], "a": "<é\"\n\u0001>"}"#
+        );
     }
 
     /// `indent`, `sort_keys`, `ensure_ascii` (with surrogate pairs) and empty containers.
@@ -286,6 +325,9 @@ mod tests {
             sort_keys: true,
         };
         let v = serde_json::json!({"z": {}, "a": ["é😀", []]});
-        assert_eq!(dump(v, &opts), "{\n  \"a\": [\n    \"\\u00e9\\ud83d\\ude00\",\n    []\n  ],\n  \"z\": {}\n}");
+        assert_eq!(
+            dump(v, &opts),
+            "{\n  \"a\": [\n    \"\\u00e9\\ud83d\\ude00\",\n    []\n  ],\n  \"z\": {}\n}"
+        );
     }
 }

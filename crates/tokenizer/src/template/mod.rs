@@ -52,11 +52,18 @@ pub struct Message {
 impl Message {
     /// A message with just a role and text.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Message {
-        Message { role: role.into(), content: content.into(), ..Message::default() }
+        Message {
+            role: role.into(),
+            content: content.into(),
+            ..Message::default()
+        }
     }
 
     fn to_value(&self) -> Value {
-        let mut fields = vec![("role".to_string(), Value::from(self.role.as_str())), ("content".to_string(), Value::from(self.content.as_str()))];
+        let mut fields = vec![
+            ("role".to_string(), Value::from(self.role.as_str())),
+            ("content".to_string(), Value::from(self.content.as_str())),
+        ];
         if let Some(name) = &self.name {
             fields.push(("name".into(), Value::from(name.as_str())));
         }
@@ -87,7 +94,12 @@ impl Default for RenderLimits {
     /// Generous for real conversations (thousands of turns, megabytes of tool schemas),
     /// small enough that a hostile template fails in well under 100 ms.
     fn default() -> RenderLimits {
-        RenderLimits { fuel: 2_000_000, max_output_bytes: 8 << 20, max_recursion: 64, max_range: 100_000 }
+        RenderLimits {
+            fuel: 2_000_000,
+            max_output_bytes: 8 << 20,
+            max_recursion: 64,
+            max_range: 100_000,
+        }
     }
 }
 
@@ -102,7 +114,11 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("bos", &self.bos).field("eos", &self.eos).field("limits", &self.limits).finish()
+        f.debug_struct("ChatTemplate")
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -115,17 +131,33 @@ impl ChatTemplate {
     }
 
     /// Like [`ChatTemplate::new`] with explicit limits.
-    pub fn with_limits(source: &str, bos: &str, eos: &str, limits: RenderLimits) -> Result<ChatTemplate> {
+    pub fn with_limits(
+        source: &str,
+        bos: &str,
+        eos: &str,
+        limits: RenderLimits,
+    ) -> Result<ChatTemplate> {
         if source.len() > MAX_TEMPLATE_BYTES {
             return Err(Error::TemplateSyntax {
-                message: format!("template is {} bytes, above the {MAX_TEMPLATE_BYTES}-byte cap", source.len()),
+                message: format!(
+                    "template is {} bytes, above the {MAX_TEMPLATE_BYTES}-byte cap",
+                    source.len()
+                ),
             });
         }
         let clock = Arc::new(AtomicI64::new(SYSTEM_CLOCK));
         let mut env = env::environment(&limits, Arc::clone(&clock))?;
         env.add_template_owned(TEMPLATE_NAME, env::strip_generation_tags(source))
-            .map_err(|e| Error::TemplateSyntax { message: env::describe(&e) })?;
-        Ok(ChatTemplate { env, bos: bos.to_string(), eos: eos.to_string(), limits, clock })
+            .map_err(|e| Error::TemplateSyntax {
+                message: env::describe(&e),
+            })?;
+        Ok(ChatTemplate {
+            env,
+            bos: bos.to_string(),
+            eos: eos.to_string(),
+            limits,
+            clock,
+        })
     }
 
     /// Pins `strftime_now` to a fixed instant (seconds since the Unix epoch, UTC), for
@@ -140,8 +172,18 @@ impl ChatTemplate {
     /// Errors: [`Error::TemplateRaised`] carrying exactly the template's
     /// `raise_exception` message, [`Error::TemplateBudget`] when a limit is hit, and
     /// [`Error::TemplateRender`] for anything else.
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool, tools: Option<&serde_json::Value>) -> Result<String> {
-        let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| Error::TemplateRender { message: env::describe(&e) })?;
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String> {
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| Error::TemplateRender {
+                message: env::describe(&e),
+            })?;
         let messages: Vec<Value> = messages.iter().map(Message::to_value).collect();
         let ctx = minijinja::context! {
             messages => messages,
@@ -153,8 +195,9 @@ impl ChatTemplate {
         };
         let mut out = env::CappedWriter::new(self.limits.max_output_bytes);
         match template.render_captured_to(ctx, &mut out) {
-            Ok(_) => String::from_utf8(out.into_bytes())
-                .map_err(|e| Error::TemplateRender { message: format!("rendered bytes are not UTF-8: {e}") }),
+            Ok(_) => String::from_utf8(out.into_bytes()).map_err(|e| Error::TemplateRender {
+                message: format!("rendered bytes are not UTF-8: {e}"),
+            }),
             Err(e) => Err(env::classify(&e, out.overflowed(), &self.limits)),
         }
     }
