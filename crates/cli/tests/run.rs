@@ -167,3 +167,24 @@ fn invalid_sampling_flags_name_the_parameter() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("top_p = 1.5 is out of range"), "{stderr}");
 }
+
+#[test]
+fn without_a_model_argument_the_default_store_name_is_used() {
+    let Some(model) = model() else { return };
+    let store = tempfile::tempdir().expect("a temp dir");
+    let pulled = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("pull")
+        .arg(&model)
+        .args(["--name", "smollm2-135m"])
+        .env("SKIFF_MODELS", store.path())
+        .output()
+        .expect("skiff pull runs");
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["run", QUESTION, "-n", "16", "--temperature", "0", "--threads", "2"])
+        .env("SKIFF_MODELS", store.path())
+        .output()
+        .expect("skiff run runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Paris"), "{:?}", text(&out.stdout));
+}

