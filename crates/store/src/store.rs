@@ -52,8 +52,8 @@ pub struct Entry {
 /// What [`Store::remove`] did.
 #[derive(Clone, Debug)]
 pub struct Removed {
-    /// The manifest that was deleted.
-    pub manifest: Manifest,
+    /// The manifest that was deleted; `None` when it was unreadable.
+    pub manifest: Option<Manifest>,
     /// The blob deleted with it; `None` when another model still uses it, or for folders.
     pub blob: Option<PathBuf>,
 }
@@ -255,24 +255,29 @@ impl Store {
     }
 
     /// Deletes model `name`: its manifest, and its blob unless another manifest still
-    /// references the same digest. A referenced folder is never touched.
+    /// references the same digest. A referenced folder is never touched. An unreadable
+    /// manifest is deleted too (its blob, unknown, stays).
     pub fn remove(&self, name: &str) -> Result<Removed> {
-        let manifest = self.manifest(name)?;
         let path = self.manifest_path(name)?;
+        let manifest = match self.manifest(name) {
+            Ok(m) => Some(m),
+            Err(Error::BadManifest { .. }) => None,
+            Err(e) => return Err(e),
+        };
         fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         sync_dir(&self.manifests_dir())?;
-        let Some(sha256) = manifest.sha256() else {
+        let Some(sha256) = manifest.as_ref().and_then(Manifest::sha256).map(str::to_string) else {
             return Ok(Removed { manifest, blob: None });
         };
         let still_used = self.names()?.into_iter().any(|other| {
             self.manifest_path(&other)
                 .and_then(|p| Manifest::read(&p))
-                .is_ok_and(|m| m.sha256() == Some(sha256))
+                .is_ok_and(|m| m.sha256() == Some(sha256.as_str()))
         });
         if still_used {
             return Ok(Removed { manifest, blob: None });
         }
-        let blob = self.blob_path(sha256);
+        let blob = self.blob_path(&sha256);
         match fs::remove_file(&blob) {
             Ok(()) => Ok(Removed { manifest, blob: Some(blob) }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removed { manifest, blob: None }),

@@ -139,6 +139,9 @@ fn an_unreadable_manifest_is_listed_as_corrupt() {
     assert_eq!(list[0].name, "broken");
     assert!(list[0].manifest.is_err());
     assert!(matches!(list[0].health, Health::Corrupt(_)));
+    let removed = store.remove("broken").expect("rm broken");
+    assert!(removed.manifest.is_none() && removed.blob.is_none());
+    assert!(store.names().expect("names").is_empty());
 }
 
 #[test]
