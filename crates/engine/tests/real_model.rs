@@ -231,31 +231,47 @@ fn perplexity_is_finite_and_needs_two_windows() {
         "/../../testdata/text/sample.txt"
     ))
     .expect("the sample text is committed");
-    let tokens = fx.tokenizer.encode(&text, true).expect("encodes");
+    // Small windows keep the test fast; `n_batch` 12 splits each window into 3 forwards.
+    // The CLI test runs the full file at n_ctx 128 against llama.cpp's figure.
+    let tokens = &fx.tokenizer.encode(&text, true).expect("encodes")[..100];
     let config = PerplexityConfig {
-        n_ctx: 128,
+        n_ctx: 32,
         bos: None,
-        n_batch: 64,
+        n_batch: 12,
     };
     let mut seen = Vec::new();
-    let report = perplexity(&fx.model, &fx.cpu, &tokens, &config, |p| seen.push(p)).expect("runs");
-    assert_eq!(report.n_chunks, tokens.len() / 128);
-    assert_eq!(seen.len(), report.n_chunks);
-    assert_eq!(report.n_scored, report.n_chunks * 63);
+    let report = perplexity(&fx.model, &fx.cpu, tokens, &config, |p| seen.push(p)).expect("runs");
+    assert_eq!(report.n_chunks, 3);
+    assert_eq!(seen.iter().map(|p| p.chunk).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        seen[2].ppl, report.ppl,
+        "the last running estimate is the result"
+    );
+    assert_eq!(report.n_scored, 3 * 15);
     assert!(
-        report.ppl.is_finite() && report.ppl > 1.0 && report.ppl < 100.0,
+        report.ppl.is_finite() && report.ppl > 1.0 && report.ppl < 1000.0,
         "{report:?}"
     );
     assert!(report.ppl_error > 0.0 && report.ppl_error < report.ppl);
-    let short = &tokens[..255];
-    let err = perplexity(&fx.model, &fx.cpu, short, &config, |_| {}).expect_err("too short");
+    // One forward per window gives the same figure.
+    let whole = PerplexityConfig {
+        n_batch: 32,
+        ..config.clone()
+    };
+    let again = perplexity(&fx.model, &fx.cpu, tokens, &whole, |_| {}).expect("runs");
+    assert!(
+        (again.ppl - report.ppl).abs() / report.ppl < 1e-4,
+        "{again:?} vs {report:?}"
+    );
+    let err =
+        perplexity(&fx.model, &fx.cpu, &tokens[..63], &config, |_| {}).expect_err("too short");
     assert!(
         matches!(
             err,
             EngineError::NotEnoughTokens {
-                n_tokens: 255,
-                needed: 256,
-                n_ctx: 128
+                n_tokens: 63,
+                needed: 64,
+                n_ctx: 32
             }
         ),
         "{err:?}"
