@@ -252,3 +252,51 @@ fn failures_leave_no_file() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("missing.gguf"));
     assert!(!output.exists() && !tmp_of(&output).exists());
 }
+
+/// The recipe reproduces llama.cpp's own choice on a real file: re-quantizing the
+/// llama.cpp-made Gemma-3-270M Q4_K_M to `q4_k_m` picks the same type for all 236 tensors, so
+/// every tensor is copied byte for byte. Needs `SKIFF_TEST_MODEL_DIR` (skipped when unset,
+/// fails when set but the file is missing).
+#[test]
+fn gemma3_q4_k_m_recipe_matches_llama_cpp() {
+    let Some(dir) = std::env::var_os("SKIFF_TEST_MODEL_DIR") else {
+        println!(
+            "skipped: SKIFF_TEST_MODEL_DIR is not set (it should hold gemma-3-270m-q4_k_m.gguf)"
+        );
+        return;
+    };
+    let input = PathBuf::from(dir).join("gemma-3-270m-q4_k_m.gguf");
+    assert!(
+        input.is_file(),
+        "SKIFF_TEST_MODEL_DIR is set but {} does not exist",
+        input.display()
+    );
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let output = out_dir.path().join("gemma.gguf");
+    let run = skiff(&[&input, &output], "q4_k_m");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (a, b) = (
+        ModelFile::open(&input).expect("input"),
+        ModelFile::open(&output).expect("output"),
+    );
+    assert_eq!(a.spec().tensors.len(), 236);
+    for (ta, tb) in a.spec().tensors.iter().zip(&b.spec().tensors) {
+        assert_eq!(
+            (&ta.name, ta.dtype),
+            (&tb.name, tb.dtype),
+            "llama.cpp chose {} for {}",
+            ta.dtype,
+            ta.name
+        );
+        assert!(
+            a.tensor_bytes(ta) == b.tensor_bytes(tb),
+            "{}: bytes differ",
+            ta.name
+        );
+    }
+    assert_eq!(b.spec().metadata["general.file_type"], MetaValue::U32(15));
+}
