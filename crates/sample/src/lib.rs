@@ -5,13 +5,15 @@
 //! seeded [`rng::Xoshiro256StarStar`], so a request with a seed is reproducible across runs,
 //! machines and skiff versions.
 //!
-//! The processing chain follows llama.cpp's default sampler chain (`common/sampling.cpp`):
+//! The processing chain is llama.cpp's default (`common/sampling.cpp`, `common_sampler_init`:
+//! the logit-bias sampler is added ahead of the configurable chain, whose default order
+//! starts with penalties):
 //!
 //! ```text
-//! penalties → logit bias → top-k → top-p → min-p → temperature → draw
+//! logit bias → penalties → top-k → top-p → min-p → temperature → draw
 //! ```
 //!
-//! with temperature 0 meaning greedy (argmax of the penalised and biased logits, ties to
+//! with temperature 0 meaning greedy (argmax of the biased and penalised logits, ties to
 //! the lowest id). See [`sampler`] for the log-probability convention.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -5,10 +5,10 @@
 //! [`Sampled::logprob`] and [`Sampled::top_logprobs`] follow vLLM's
 //! `logprobs_mode = "processed_logprobs"`: the log-softmax of the distribution the token was
 //! actually drawn from.
-//! - Temperature > 0: the logits after penalties and bias, truncated by top-k/top-p/min-p
+//! - Temperature > 0: the logits after bias and penalties, truncated by top-k/top-p/min-p
 //!   (dropped tokens have probability 0 and are never listed), divided by the temperature.
 //! - Temperature 0 (greedy): the log-softmax over the whole vocabulary of the logits after
-//!   penalties and bias, at temperature 1. (A literal "processed" greedy distribution would
+//!   bias and penalties, at temperature 1. (A literal "processed" greedy distribution would
 //!   put probability 1 on the argmax, which says nothing.)
 
 use crate::error::SampleError;
@@ -60,7 +60,7 @@ impl Sampler {
     }
 
     /// Picks the next token from one row of `logits` (`n_vocab` values, overwritten with the
-    /// penalised and biased logits), given the sequence's `history` so far (prompt and
+    /// biased and penalised logits), given the sequence's `history` so far (prompt and
     /// generated tokens; penalties look at its tail).
     ///
     /// NaN logits count as −inf (never chosen) and +inf as the largest finite float.
@@ -69,8 +69,9 @@ impl Sampler {
         if logits.is_empty() {
             return Err(SampleError::EmptyLogits);
         }
-        apply_penalties(logits, history, &self.params);
+        // llama.cpp adds the bias sampler ahead of its chain (`common_sampler_init`).
         apply_logit_bias(logits, &self.params.logit_bias)?;
+        apply_penalties(logits, history, &self.params);
         for l in logits.iter_mut() {
             if l.is_nan() {
                 *l = f32::NEG_INFINITY;

@@ -193,6 +193,18 @@ fn penalties_and_bias_change_the_greedy_choice() {
 }
 
 #[test]
+fn bias_applies_before_the_repetition_penalty_as_in_llama_cpp() {
+    let params = SamplingParams {
+        repetition_penalty: 2.0,
+        logit_bias: vec![(0, 2.0)],
+        ..SamplingParams::greedy()
+    };
+    let mut row = vec![2.0f32, 0.0];
+    sampler(params).sample(&mut row, &[0]).expect("finite");
+    assert_eq!(row[0], 2.0, "(2 + 2) / 2, not 2 / 2 + 2");
+}
+
+#[test]
 fn greedy_logprobs_are_the_full_softmax() {
     let params = SamplingParams {
         top_logprobs: 2,
