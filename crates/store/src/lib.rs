@@ -41,6 +41,11 @@ pub fn resolve(arg: &str) -> Result<PathBuf> {
 /// present is not fetched again.
 pub fn pull(arg: &str) -> Result<PathBuf> {
     let store = Store::open_default(None)?;
-    let pulled = store.pull(arg, &PullOptions::default(), &SourceConfig::from_env(), &progress::Bar::stderr())?;
+    let pulled = store.pull(
+        arg,
+        &PullOptions::default(),
+        &SourceConfig::from_env(),
+        &progress::Bar::stderr(),
+    )?;
     Ok(pulled.path)
 }

@@ -83,7 +83,9 @@ impl Manifest {
         if let Content::Blob { sha256, .. } = &manifest.content
             && !is_sha256_hex(sha256)
         {
-            return Err(bad(format!("sha256 {sha256:?} is not 64 lowercase hex digits")));
+            return Err(bad(format!(
+                "sha256 {sha256:?} is not 64 lowercase hex digits"
+            )));
         }
         validate_name(&manifest.name).map_err(|e| bad(e.to_string()))?;
         Ok(manifest)
@@ -91,7 +93,9 @@ impl Manifest {
 
     /// Writes the manifest to `path` atomically: temporary file, fsync, rename, fsync folder.
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().expect("manifest paths are always inside manifests/");
+        let dir = path
+            .parent()
+            .expect("manifest paths are always inside manifests/");
         let json = serde_json::to_vec_pretty(self).expect("a Manifest always serializes");
         let mut tmp = tempfile::Builder::new()
             .prefix(".manifest-")
@@ -233,7 +237,9 @@ mod tests {
         assert_eq!(names.len(), 1);
 
         let folder = Manifest {
-            content: Content::Folder { path: "/models/qwen".into() },
+            content: Content::Folder {
+                path: "/models/qwen".into(),
+            },
             format: "hf-folder".into(),
             ..sample()
         };
@@ -247,10 +253,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("x.json");
         fs::write(&path, b"{not json").expect("write");
-        assert!(matches!(Manifest::read(&path), Err(Error::BadManifest { .. })));
+        assert!(matches!(
+            Manifest::read(&path),
+            Err(Error::BadManifest { .. })
+        ));
 
         let mut m = sample();
-        m.content = Content::Blob { sha256: "../../etc".into(), size: 1 };
+        m.content = Content::Blob {
+            sha256: "../../etc".into(),
+            size: 1,
+        };
         fs::write(&path, serde_json::to_vec(&m).expect("json")).expect("write");
         let err = Manifest::read(&path).expect_err("bad sha");
         assert!(err.to_string().contains("64 lowercase hex"), "{err}");
@@ -267,7 +279,16 @@ mod tests {
         for good in ["smollm2-135m", "a", "Qwen2.5-Coder_0.5b"] {
             assert!(validate_name(good).is_ok(), "{good}");
         }
-        for bad in ["", ".hidden", "-x", "a/b", "../x", "a b", "x:y", &"a".repeat(129)] {
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "../x",
+            "a b",
+            "x:y",
+            &"a".repeat(129),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert_eq!(

@@ -46,7 +46,13 @@ pub struct Pulled {
 
 impl Store {
     /// Pulls `input` through the default source chain built from `config`.
-    pub fn pull(&self, input: &str, options: &PullOptions, config: &SourceConfig, progress: &dyn Progress) -> Result<Pulled> {
+    pub fn pull(
+        &self,
+        input: &str,
+        options: &PullOptions,
+        config: &SourceConfig,
+        progress: &dyn Progress,
+    ) -> Result<Pulled> {
         self.pull_with(input, options, &config.chain(), progress)
     }
 
@@ -63,7 +69,12 @@ impl Store {
             Expanded::Stored(name) => return self.present(&name),
             Expanded::Source(model) => model,
         };
-        let name = match options.name.clone().or(short_name).or_else(|| model.default_name()) {
+        let name = match options
+            .name
+            .clone()
+            .or(short_name)
+            .or_else(|| model.default_name())
+        {
             Some(name) => name,
             None => {
                 return Err(Error::BadSource {
@@ -77,7 +88,10 @@ impl Store {
         if self.manifest_path(&name)?.exists() {
             let existing = self.manifest(&name)?;
             if existing.source != source {
-                return Err(Error::NameTaken { name, existing: existing.source });
+                return Err(Error::NameTaken {
+                    name,
+                    existing: existing.source,
+                });
             }
             if self.check(&existing, Check::Size)? == Health::Ok {
                 return self.present(&name);
@@ -85,7 +99,11 @@ impl Store {
         }
         clean_stale(&self.tmp_dir())?;
         let (tmp_dir, blobs_dir) = (self.tmp_dir(), self.blobs_dir());
-        let ctx = FetchContext { tmp_dir: &tmp_dir, blobs_dir: &blobs_dir, progress };
+        let ctx = FetchContext {
+            tmp_dir: &tmp_dir,
+            blobs_dir: &blobs_dir,
+            progress,
+        };
         let mut fetched = None;
         for src in chain {
             if let Some(f) = src.fetch(&model, &ctx)? {
@@ -114,7 +132,10 @@ impl Store {
             return Ok((Expanded::Source(model), None));
         };
         if let Some(a) = alias(&name) {
-            return Ok((Expanded::Source(ModelRef::parse(a.source)?), Some(a.name.to_string())));
+            return Ok((
+                Expanded::Source(ModelRef::parse(a.source)?),
+                Some(a.name.to_string()),
+            ));
         }
         if self.manifest_path(&name)?.exists() {
             return Ok((Expanded::Stored(name), None));
@@ -154,12 +175,18 @@ fn manifest_for(name: String, source: String, fetched: Fetched) -> Manifest {
         Fetched::Blob { blob, file_name } => (
             file_name,
             "gguf",
-            Content::Blob { sha256: blob.sha256, size: blob.size },
+            Content::Blob {
+                sha256: blob.sha256,
+                size: blob.size,
+            },
         ),
         Fetched::Folder { path } => (
-            path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             "hf-folder",
-            Content::Folder { path: path.display().to_string() },
+            Content::Folder {
+                path: path.display().to_string(),
+            },
         ),
     };
     Manifest {

@@ -121,7 +121,12 @@ impl Store {
         let entries = fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
         let mut names: Vec<String> = entries
             .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
             .filter(|n| validate_name(n).is_ok())
             .collect();
         names.sort();
@@ -132,11 +137,13 @@ impl Store {
     pub fn manifest(&self, name: &str) -> Result<Manifest> {
         let path = self.manifest_path(name)?;
         match Manifest::read(&path) {
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Err(Error::UnknownModel {
-                name: name.to_string(),
-                root: self.root.clone(),
-                available: self.names().unwrap_or_default(),
-            }),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(Error::UnknownModel {
+                    name: name.to_string(),
+                    root: self.root.clone(),
+                    available: self.names().unwrap_or_default(),
+                })
+            }
             other => other,
         }
     }
@@ -154,21 +161,31 @@ impl Store {
         let path = self.content_path(manifest);
         let (sha256, size) = match &manifest.content {
             Content::Folder { .. } if path.join("config.json").is_file() => return Ok(Health::Ok),
-            Content::Folder { .. } => return Ok(Health::Corrupt("folder is missing or has no config.json".into())),
+            Content::Folder { .. } => {
+                return Ok(Health::Corrupt(
+                    "folder is missing or has no config.json".into(),
+                ));
+            }
             Content::Blob { sha256, size } => (sha256, *size),
         };
         let actual = match fs::metadata(&path) {
             Ok(meta) => meta.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Health::Corrupt("is missing".into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Health::Corrupt("is missing".into()));
+            }
             Err(e) => return Err(Error::io("stat", &path, e)),
         };
         if actual != size {
-            return Ok(Health::Corrupt(format!("has {actual} bytes, manifest says {size}")));
+            return Ok(Health::Corrupt(format!(
+                "has {actual} bytes, manifest says {size}"
+            )));
         }
         if check == Check::Sha256 {
             let (actual_sha, _) = hash_file(&path)?;
             if &actual_sha != sha256 {
-                return Ok(Health::Corrupt(format!("has sha256 {actual_sha}, manifest says {sha256}")));
+                return Ok(Health::Corrupt(format!(
+                    "has sha256 {actual_sha}, manifest says {sha256}"
+                )));
             }
         }
         Ok(Health::Ok)
@@ -236,7 +253,9 @@ impl Store {
                 let canonical = source.canonical();
                 match self.find_by_source(&canonical)? {
                     Some(name) => self.resolve_name(&name),
-                    None => Err(Error::NotPulled { name: arg.to_string() }),
+                    None => Err(Error::NotPulled {
+                        name: arg.to_string(),
+                    }),
                 }
             }
         }
@@ -266,8 +285,15 @@ impl Store {
         };
         fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
         sync_dir(&self.manifests_dir())?;
-        let Some(sha256) = manifest.as_ref().and_then(Manifest::sha256).map(str::to_string) else {
-            return Ok(Removed { manifest, blob: None });
+        let Some(sha256) = manifest
+            .as_ref()
+            .and_then(Manifest::sha256)
+            .map(str::to_string)
+        else {
+            return Ok(Removed {
+                manifest,
+                blob: None,
+            });
         };
         let still_used = self.names()?.into_iter().any(|other| {
             self.manifest_path(&other)
@@ -275,12 +301,21 @@ impl Store {
                 .is_ok_and(|m| m.sha256() == Some(sha256.as_str()))
         });
         if still_used {
-            return Ok(Removed { manifest, blob: None });
+            return Ok(Removed {
+                manifest,
+                blob: None,
+            });
         }
         let blob = self.blob_path(&sha256);
         match fs::remove_file(&blob) {
-            Ok(()) => Ok(Removed { manifest, blob: Some(blob) }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removed { manifest, blob: None }),
+            Ok(()) => Ok(Removed {
+                manifest,
+                blob: Some(blob),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Removed {
+                manifest,
+                blob: None,
+            }),
             Err(e) => Err(Error::io("remove", &blob, e)),
         }
     }
@@ -293,11 +328,16 @@ pub fn default_root() -> Result<PathBuf> {
     }
     dirs::cache_dir()
         .map(|d| d.join("skiff").join("models"))
-        .ok_or_else(|| Error::io(
-            "find the cache folder for",
-            "the model store",
-            io::Error::new(io::ErrorKind::NotFound, format!("no home or cache folder; set {ENV_MODELS} or pass --store")),
-        ))
+        .ok_or_else(|| {
+            Error::io(
+                "find the cache folder for",
+                "the model store",
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no home or cache folder; set {ENV_MODELS} or pass --store"),
+                ),
+            )
+        })
 }
 
 #[cfg(test)]

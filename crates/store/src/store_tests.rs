@@ -27,7 +27,9 @@ fn local() -> Vec<Box<dyn Source>> {
 }
 
 fn pull(store: &Store, input: &str, name: Option<&str>) -> Result<crate::Pulled> {
-    let options = PullOptions { name: name.map(str::to_string) };
+    let options = PullOptions {
+        name: name.map(str::to_string),
+    };
     store.pull_with(input, &options, &local(), &Silent)
 }
 
@@ -64,7 +66,10 @@ fn a_partial_left_by_a_killed_pull_is_not_listed_and_is_cleaned_next_pull() {
 
     let src = gguf_file(dir.path(), "m.gguf", b"x");
     pull(&store, src.to_str().expect("utf8"), None).expect("pull");
-    assert!(!partial.exists(), "stale partial should be removed by the next pull");
+    assert!(
+        !partial.exists(),
+        "stale partial should be removed by the next pull"
+    );
     assert_eq!(store.names().expect("names"), ["m"]);
 }
 
@@ -95,7 +100,10 @@ fn rm_of_an_unknown_name_lists_what_exists() {
     let src = gguf_file(dir.path(), "m.gguf", b"x");
     pull(&store, src.to_str().expect("utf8"), Some("real")).expect("pull");
     let err = store.remove("ghost").expect_err("unknown");
-    assert!(matches!(&err, Error::UnknownModel { available, .. } if available == &["real"]), "{err}");
+    assert!(
+        matches!(&err, Error::UnknownModel { available, .. } if available == &["real"]),
+        "{err}"
+    );
     assert!(err.to_string().contains("the store holds: real"), "{err}");
     assert!(matches!(store.remove("../x"), Err(Error::BadName { .. })));
 }
@@ -110,12 +118,18 @@ fn corrupt_blobs_are_reported_and_never_resolved() {
     fs::write(&pulled.path, b"GGUF9876543210").expect("flip");
     assert_eq!(store.list(Check::Size).expect("list")[0].health, Health::Ok);
     let entry = &store.list(Check::Sha256).expect("verify")[0];
-    assert!(matches!(&entry.health, Health::Corrupt(p) if p.contains("sha256")), "{entry:?}");
+    assert!(
+        matches!(&entry.health, Health::Corrupt(p) if p.contains("sha256")),
+        "{entry:?}"
+    );
 
     // Truncated: every resolve sees it.
     fs::write(&pulled.path, b"GGUF01").expect("truncate");
     let entry = &store.list(Check::Size).expect("list")[0];
-    assert_eq!(entry.health, Health::Corrupt("has 6 bytes, manifest says 14".into()));
+    assert_eq!(
+        entry.health,
+        Health::Corrupt("has 6 bytes, manifest says 14".into())
+    );
     let err = store.resolve("m").expect_err("corrupt");
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("skiff rm m"), "{err}");
@@ -153,12 +167,17 @@ fn resolve_handles_paths_names_sources_and_short_names() {
     let pulled = pull(&store, arg, Some("mine")).expect("pull");
     assert_eq!(store.resolve("mine").expect("name"), pulled.path);
     let err = store.resolve("smollm2-135m").expect_err("not pulled");
-    assert!(err.to_string().contains("run `skiff pull smollm2-135m`"), "{err}");
+    assert!(
+        err.to_string().contains("run `skiff pull smollm2-135m`"),
+        "{err}"
+    );
     let err = store.resolve("pip:some-package").expect_err("not pulled");
     assert!(matches!(err, Error::NotPulled { .. }), "{err}");
     let err = store.resolve("nope").expect_err("unknown");
     assert!(err.to_string().contains("the store holds: mine"), "{err}");
-    let err = store.resolve("/no/such/file.gguf").expect_err("missing path");
+    let err = store
+        .resolve("/no/such/file.gguf")
+        .expect_err("missing path");
     assert!(err.to_string().contains("/no/such/file.gguf"), "{err}");
 }
 
@@ -170,7 +189,12 @@ fn a_non_gguf_file_is_rejected_and_leaves_nothing() {
     let err = pull(&store, src.to_str().expect("utf8"), None).expect_err("not gguf");
     assert!(matches!(err, Error::NotGguf { .. }), "{err}");
     for sub in [store.tmp_dir(), store.blobs_dir(), store.manifests_dir()] {
-        assert_eq!(fs::read_dir(&sub).expect("ls").count(), 0, "{}", sub.display());
+        assert_eq!(
+            fs::read_dir(&sub).expect("ls").count(),
+            0,
+            "{}",
+            sub.display()
+        );
     }
 }
 
@@ -212,5 +236,8 @@ fn unknown_bare_names_list_the_short_names() {
     let (_dir, store) = store();
     let err = pull(&store, "llama-9000", None).expect_err("unknown");
     let text = err.to_string();
-    assert!(text.contains("smollm2-135m") && text.contains("qwen2.5-coder-1.5b"), "{text}");
+    assert!(
+        text.contains("smollm2-135m") && text.contains("qwen2.5-coder-1.5b"),
+        "{text}"
+    );
 }

@@ -65,9 +65,16 @@ impl MemoryEstimate {
     pub fn new(spec: &ModelSpec, ctx: u64, parallel: u64) -> MemoryEstimate {
         let hp = &spec.hparams;
         let n = |v: usize| v as u64;
-        let kv_cache = [n(hp.n_layers), n(hp.n_kv_heads), n(hp.head_dim + hp.head_dim_v), ctx, parallel, 2]
-            .into_iter()
-            .fold(1u64, u64::saturating_mul);
+        let kv_cache = [
+            n(hp.n_layers),
+            n(hp.n_kv_heads),
+            n(hp.head_dim + hp.head_dim_v),
+            ctx,
+            parallel,
+            2,
+        ]
+        .into_iter()
+        .fold(1u64, u64::saturating_mul);
         let chunk = PROMPT_CHUNK.min(ctx);
         let per_token = (4 * n(hp.d_model))
             .saturating_add(3 * n(hp.ffn_dim))
@@ -76,12 +83,20 @@ impl MemoryEstimate {
             .saturating_mul(per_token)
             .saturating_add(parallel.saturating_mul(n(hp.n_vocab)))
             .saturating_mul(4);
-        MemoryEstimate { ctx, parallel, weights: spec.n_bytes(), kv_cache, scratch }
+        MemoryEstimate {
+            ctx,
+            parallel,
+            weights: spec.n_bytes(),
+            kv_cache,
+            scratch,
+        }
     }
 
     /// Weights + KV cache + scratch.
     pub fn total(&self) -> u64 {
-        self.weights.saturating_add(self.kv_cache).saturating_add(self.scratch)
+        self.weights
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.scratch)
     }
 }
 
@@ -133,7 +148,8 @@ pub fn format_params(n: u64) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let path = store.resolve(&args.model)?;
-    let model = ModelFile::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model =
+        ModelFile::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let shown = if path.as_os_str() == args.model.as_str() {
         args.model.clone()
     } else {
@@ -143,14 +159,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ctx = args.ctx.unwrap_or(spec.hparams.max_seq_len as u64);
     let memory = MemoryEstimate::new(spec, ctx, args.parallel);
     if args.json {
-        println!("{}", report_json(spec, model.file_size(), &memory, args.ctx.is_none()));
+        println!(
+            "{}",
+            report_json(spec, model.file_size(), &memory, args.ctx.is_none())
+        );
     } else {
         print_report(&shown, spec, model.file_size(), &memory, args.ctx.is_none());
     }
     Ok(())
 }
 
-fn report_json(spec: &ModelSpec, file_size: u64, m: &MemoryEstimate, ctx_is_default: bool) -> serde_json::Value {
+fn report_json(
+    spec: &ModelSpec,
+    file_size: u64,
+    m: &MemoryEstimate,
+    ctx_is_default: bool,
+) -> serde_json::Value {
     let hp = &spec.hparams;
     let types: Vec<_> = dtype_mix(spec)
         .into_iter()
@@ -192,31 +216,66 @@ fn report_json(spec: &ModelSpec, file_size: u64, m: &MemoryEstimate, ctx_is_defa
     })
 }
 
-fn print_report(path: &str, spec: &ModelSpec, file_size: u64, m: &MemoryEstimate, ctx_is_default: bool) {
+fn print_report(
+    path: &str,
+    spec: &ModelSpec,
+    file_size: u64,
+    m: &MemoryEstimate,
+    ctx_is_default: bool,
+) {
     let hp = &spec.hparams;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     println!("model           {path}");
     println!("architecture    {}", spec.arch);
     println!("name            {}", spec.name.as_deref().unwrap_or("-"));
-    println!("parameters      {} ({})", format_params(spec.n_params()), spec.n_params());
-    println!("file size       {} ({file_size} bytes)", format_bytes(file_size));
+    println!(
+        "parameters      {} ({})",
+        format_params(spec.n_params()),
+        spec.n_params()
+    );
+    println!(
+        "file size       {} ({file_size} bytes)",
+        format_bytes(file_size)
+    );
     println!("quantization    {}", file_type_name(spec).unwrap_or("-"));
     println!("context length  {}", hp.max_seq_len);
     println!(
         "shape           {} layers, d_model {}, {} heads ({} KV, head_dim {}), ffn_dim {}",
         hp.n_layers, hp.d_model, hp.n_heads, hp.n_kv_heads, hp.head_dim, hp.ffn_dim
     );
-    println!("vocabulary      {} ({})", hp.n_vocab, tokenizer_kind(&spec.tokenizer));
+    println!(
+        "vocabulary      {} ({})",
+        hp.n_vocab,
+        tokenizer_kind(&spec.tokenizer)
+    );
     println!("chat template   {}", yes_no(spec.chat_template.is_some()));
     println!("tensor types");
     for (dtype, n, _, bytes) in dtype_mix(spec) {
-        println!("  {:<6} {n:>5} tensors  {:>10}", dtype.to_string(), format_bytes(bytes));
+        println!(
+            "  {:<6} {n:>5} tensors  {:>10}",
+            dtype.to_string(),
+            format_bytes(bytes)
+        );
     }
-    let ctx_note = if ctx_is_default { " (the model's context length; set with --ctx)" } else { "" };
-    println!("memory at ctx {}{ctx_note} x parallel {}", m.ctx, m.parallel);
+    let ctx_note = if ctx_is_default {
+        " (the model's context length; set with --ctx)"
+    } else {
+        ""
+    };
+    println!(
+        "memory at ctx {}{ctx_note} x parallel {}",
+        m.ctx, m.parallel
+    );
     println!("  weights       {:>10}", format_bytes(m.weights));
-    println!("  KV cache      {:>10}  (f16 K and V for every layer and position)", format_bytes(m.kv_cache));
-    println!("  scratch       {:>10}  (f32 activations for a {}-token prompt chunk)", format_bytes(m.scratch), PROMPT_CHUNK.min(m.ctx));
+    println!(
+        "  KV cache      {:>10}  (f16 K and V for every layer and position)",
+        format_bytes(m.kv_cache)
+    );
+    println!(
+        "  scratch       {:>10}  (f32 activations for a {}-token prompt chunk)",
+        format_bytes(m.scratch),
+        PROMPT_CHUNK.min(m.ctx)
+    );
     println!("  total         {:>10}", format_bytes(m.total()));
 }
 

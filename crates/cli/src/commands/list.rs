@@ -42,8 +42,16 @@ struct Row {
 /// Runs `skiff list`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = args.store.open()?;
-    let check = if args.verify { Check::Sha256 } else { Check::Size };
-    let rows: Vec<Row> = store.list(check)?.into_iter().map(|e| row(&store, e)).collect();
+    let check = if args.verify {
+        Check::Sha256
+    } else {
+        Check::Size
+    };
+    let rows: Vec<Row> = store
+        .list(check)?
+        .into_iter()
+        .map(|e| row(&store, e))
+        .collect();
     if args.json {
         let items: Vec<_> = rows
             .iter()
@@ -56,7 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect();
         println!("{}", serde_json::Value::Array(items));
     } else if rows.is_empty() {
-        println!("no models in {} (add one with `skiff pull`)", store.root().display());
+        println!(
+            "no models in {} (add one with `skiff pull`)",
+            store.root().display()
+        );
     } else {
         print_table(&rows);
     }
@@ -91,7 +102,15 @@ fn row(store: &Store, entry: Entry) -> Row {
         Health::Ok => arch_and_quant(&store.content_path(&manifest)),
         Health::Corrupt(_) => (None, None),
     };
-    Row { name: entry.name, size, sha256, source: manifest.source, arch, quant, status }
+    Row {
+        name: entry.name,
+        size,
+        sha256,
+        source: manifest.source,
+        arch,
+        quant,
+        status,
+    }
 }
 
 /// The architecture and the tensor type holding the most bytes, when the model opens.
@@ -104,9 +123,12 @@ fn arch_and_quant(path: &Path) -> (Option<String>, Option<String>) {
     for t in &spec.tensors {
         *bytes_by_dtype.entry(t.dtype).or_insert(0u64) += t.n_bytes;
     }
-    let quant = file_type_name(spec)
-        .map(str::to_string)
-        .or_else(|| bytes_by_dtype.into_iter().max_by_key(|&(_, n)| n).map(|(d, _)| d.to_string()));
+    let quant = file_type_name(spec).map(str::to_string).or_else(|| {
+        bytes_by_dtype
+            .into_iter()
+            .max_by_key(|&(_, n)| n)
+            .map(|(d, _)| d.to_string())
+    });
     (Some(spec.arch.clone()), quant)
 }
 
@@ -142,7 +164,9 @@ fn print_table(rows: &[Row]) {
             [
                 r.name.clone(),
                 r.size.map_or_else(|| "-".into(), format_bytes),
-                r.sha256.as_deref().map_or_else(|| "-".into(), |s| short_sha(s).to_string()),
+                r.sha256
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |s| short_sha(s).to_string()),
                 r.arch.clone().unwrap_or_else(|| "-".into()),
                 r.quant.clone().unwrap_or_else(|| "-".into()),
                 r.status.clone(),
@@ -150,7 +174,10 @@ fn print_table(rows: &[Row]) {
             ]
         })
         .collect();
-    let header = ["NAME", "SIZE", "SHA256", "ARCH", "QUANT", "STATUS", "SOURCE"].map(String::from);
+    let header = [
+        "NAME", "SIZE", "SHA256", "ARCH", "QUANT", "STATUS", "SOURCE",
+    ]
+    .map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for c in &cells {
         for (w, cell) in widths.iter_mut().zip(c) {
@@ -158,7 +185,11 @@ fn print_table(rows: &[Row]) {
         }
     }
     for line in std::iter::once(&header).chain(&cells) {
-        let text: Vec<String> = line.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let text: Vec<String> = line
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", text.join("  ").trim_end());
     }
 }

@@ -47,7 +47,12 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = args.store.open()?;
     let options = PullOptions { name: args.name };
-    let pulled = store.pull(&args.model, &options, &SourceConfig::from_env(), &Bar::stderr())?;
+    let pulled = store.pull(
+        &args.model,
+        &options,
+        &SourceConfig::from_env(),
+        &Bar::stderr(),
+    )?;
     let m = &pulled.manifest;
     let detail = match m.sha256() {
         Some(sha) => format!(
@@ -68,9 +73,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Ok(model) => {
             let spec = model.spec();
             let quant = file_type_name(spec).unwrap_or("mixed types");
-            println!("  {}, {quant}, {} parameters", spec.arch, format_params(spec.n_params()));
+            println!(
+                "  {}, {quant}, {} parameters",
+                spec.arch,
+                format_params(spec.n_params())
+            );
         }
-        Err(e) => eprintln!("warning: {} was stored, but skiff cannot read it: {e}", pulled.name),
+        Err(e) => eprintln!(
+            "warning: {} was stored, but skiff cannot read it: {e}",
+            pulled.name
+        ),
     }
     Ok(())
 }

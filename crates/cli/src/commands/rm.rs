@@ -23,12 +23,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for name in &args.names {
         let removed = store.remove(name)?;
         let sha = removed.manifest.as_ref().and_then(|m| m.sha256());
-        let is_folder = removed.manifest.as_ref().is_some_and(|m| m.sha256().is_none());
+        let is_folder = removed
+            .manifest
+            .as_ref()
+            .is_some_and(|m| m.sha256().is_none());
         match (&removed.blob, sha) {
-            (Some(_), Some(sha)) => println!("removed {name} (deleted blob sha256-{})", short_sha(sha)),
+            (Some(_), Some(sha)) => {
+                println!("removed {name} (deleted blob sha256-{})", short_sha(sha))
+            }
             (None, Some(_)) => println!("removed {name} (its blob is kept: another model uses it)"),
             _ if is_folder => println!("removed {name} (the referenced folder was not touched)"),
-            _ => println!("removed {name} (its manifest was unreadable; its blob, if any, is kept)"),
+            _ => {
+                println!("removed {name} (its manifest was unreadable; its blob, if any, is kept)")
+            }
         }
     }
     Ok(())

@@ -24,7 +24,17 @@ pub mod tiny {
 /// A `skiff` command with the store environment cleared.
 pub fn skiff() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
-    for var in ["SKIFF_MODELS", "SKIFF_PIP_WHEELS", "SKIFF_PYTHON", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_TOKEN"] {
+    for var in [
+        "SKIFF_MODELS",
+        "SKIFF_PIP_WHEELS",
+        "SKIFF_PYTHON",
+        "HF_HOME",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_HUB_OFFLINE",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -48,7 +58,11 @@ pub fn ok(output: &Output) -> String {
 
 /// Stderr of a run that must fail.
 pub fn fails(output: &Output) -> String {
-    assert!(!output.status.success(), "skiff unexpectedly succeeded: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "skiff unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -72,7 +86,10 @@ pub fn write_tiny_gguf(dir: &Path, name: &str) -> PathBuf {
         ("tokenizer.ggml.pre", s("smollm")),
         ("tokenizer.ggml.tokens", strs(&["a", "b", "c", "ab"])),
         ("tokenizer.ggml.merges", strs(&["a b"])),
-        ("tokenizer.chat_template", s("{% for m in messages %}{{ m.content }}{% endfor %}")),
+        (
+            "tokenizer.chat_template",
+            s("{% for m in messages %}{{ m.content }}{% endfor %}"),
+        ),
     ];
     for (key, value) in meta {
         w.add_meta(key, value).expect("metadata");
@@ -88,11 +105,15 @@ pub fn write_tiny_gguf(dir: &Path, name: &str) -> PathBuf {
         w.add_tensor_info(name, dims, dtype).expect("tensor info");
     }
     let path = dir.join(name);
-    let mut stream = w.begin(std::fs::File::create(&path).expect("create")).expect("begin");
+    let mut stream = w
+        .begin(std::fs::File::create(&path).expect("create"))
+        .expect("begin");
     for (name, dims, dtype) in tensors {
         let width = if dtype == DType::F32 { 4 } else { 2 };
         let n_bytes = dims.iter().product::<u64>() as usize * width;
-        stream.write_tensor_data(name, &vec![0u8; n_bytes]).expect("tensor data");
+        stream
+            .write_tensor_data(name, &vec![0u8; n_bytes])
+            .expect("tensor data");
     }
     stream.finish().expect("finish");
     path

@@ -52,8 +52,9 @@ impl HfConfig {
             .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
             .map_or_else(|| hf_cache.path().clone(), PathBuf::from);
         let endpoint = var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_string());
-        let offline = var("HF_HUB_OFFLINE")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+        let offline = var("HF_HUB_OFFLINE").is_some_and(|v| {
+            matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+        });
         HfConfig {
             cache_dir,
             endpoint: endpoint.trim_end_matches('/').to_string(),
@@ -84,8 +85,16 @@ impl HfCache {
     /// file name, the snapshot's single `.gguf` (several are an error listing them).
     pub fn find(&self, hf: &HfRef) -> Result<Option<PathBuf>> {
         let cache = hf_hub::Cache::new(self.config.cache_dir.clone());
-        let repo = cache.repo(Repo::with_revision(hf.repo.clone(), RepoType::Model, hf.revision.clone()));
-        let refs = self.config.repo_dir(&hf.repo).join("refs").join(&hf.revision);
+        let repo = cache.repo(Repo::with_revision(
+            hf.repo.clone(),
+            RepoType::Model,
+            hf.revision.clone(),
+        ));
+        let refs = self
+            .config
+            .repo_dir(&hf.repo)
+            .join("refs")
+            .join(&hf.revision);
         let commit = match std::fs::read_to_string(&refs) {
             Ok(text) => text.trim().to_string(),
             Err(_) if is_commit_hash(&hf.revision) => hf.revision.clone(),
@@ -184,19 +193,28 @@ impl HfHub {
             encode_path(&hf.revision)
         );
         let mut response = self.get(agent, &url)?;
-        let text = response.body_mut().read_to_string().map_err(|e| Error::Download {
-            url: url.clone(),
-            received: 0,
-            reason: e.to_string(),
-        })?;
-        let listing: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Download {
-            url: url.clone(),
-            received: text.len() as u64,
-            reason: format!("the file listing is not JSON: {e}"),
-        })?;
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::Download {
+                url: url.clone(),
+                received: 0,
+                reason: e.to_string(),
+            })?;
+        let listing: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::Download {
+                url: url.clone(),
+                received: text.len() as u64,
+                reason: format!("the file listing is not JSON: {e}"),
+            })?;
         let mut found: Vec<String> = listing["siblings"]
             .as_array()
-            .map(|s| s.iter().filter_map(|f| f["rfilename"].as_str()).map(str::to_string).collect())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|f| f["rfilename"].as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         found.retain(|f| f.ends_with(".gguf"));
         found.sort();
@@ -223,7 +241,10 @@ impl Source for HfHub {
         if self.config.offline {
             return Err(Error::HfNotCached {
                 repo: hf.repo.clone(),
-                file: hf.file.clone().unwrap_or_else(|| "no file named".to_string()),
+                file: hf
+                    .file
+                    .clone()
+                    .unwrap_or_else(|| "no file named".to_string()),
                 searched: self.config.repo_dir(&hf.repo),
             });
         }
@@ -250,7 +271,8 @@ impl Source for HfHub {
         };
         ctx.progress.end();
         copied?;
-        ctx.finish_gguf(blob, &format!("hf:{}:{file}", hf.repo), None, label).map(Some)
+        ctx.finish_gguf(blob, &format!("hf:{}:{file}", hf.repo), None, label)
+            .map(Some)
     }
 }
 
@@ -261,14 +283,18 @@ fn copy_download(
     url: &str,
     ctx: &FetchContext<'_>,
 ) -> Result<()> {
-    blob.copy_from(reader, url, ctx.progress).map(|_| ()).map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() != std::io::ErrorKind::StorageFull => Error::Download {
-            url: url.to_string(),
-            received: blob.size(),
-            reason: source.to_string(),
-        },
-        other => other,
-    })
+    blob.copy_from(reader, url, ctx.progress)
+        .map(|_| ())
+        .map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() != std::io::ErrorKind::StorageFull => {
+                Error::Download {
+                    url: url.to_string(),
+                    received: blob.size(),
+                    reason: source.to_string(),
+                }
+            }
+            other => other,
+        })
 }
 
 /// Relative paths of `.gguf` files under `dir` (following the cache's symlinks).

@@ -9,8 +9,8 @@ use std::time::Instant;
 use super::*;
 use crate::progress::Silent;
 use crate::pull::PullOptions;
-use crate::store::Store;
 use crate::source::{PipConfig, SourceConfig};
+use crate::store::Store;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -58,15 +58,35 @@ fn hf_ref(file: Option<&str>, revision: &str) -> HfRef {
 fn the_cache_layout_resolves_refs_and_snapshots() {
     let cache = fake_cache(&[("model.Q4_0.gguf", b"GGUFa"), ("README.md", b"hi")]);
     let source = HfCache::new(config(cache.path().into(), "http://127.0.0.1:9", true));
-    let found = source.find(&hf_ref(Some("model.Q4_0.gguf"), "main")).expect("find");
+    let found = source
+        .find(&hf_ref(Some("model.Q4_0.gguf"), "main"))
+        .expect("find");
     let found = found.expect("cached");
-    assert!(found.ends_with(format!("snapshots/{COMMIT}/model.Q4_0.gguf")), "{}", found.display());
-    assert_eq!(std::fs::read(&found).expect("read through symlink"), b"GGUFa");
+    assert!(
+        found.ends_with(format!("snapshots/{COMMIT}/model.Q4_0.gguf")),
+        "{}",
+        found.display()
+    );
+    assert_eq!(
+        std::fs::read(&found).expect("read through symlink"),
+        b"GGUFa"
+    );
     // No file named: the single .gguf.
-    assert_eq!(source.find(&hf_ref(None, "main")).expect("find"), Some(found.clone()));
+    assert_eq!(
+        source.find(&hf_ref(None, "main")).expect("find"),
+        Some(found.clone())
+    );
     // A commit hash as the revision needs no ref file.
-    assert_eq!(source.find(&hf_ref(None, COMMIT)).expect("find"), Some(found));
-    assert_eq!(source.find(&hf_ref(Some("other.gguf"), "main")).expect("find"), None);
+    assert_eq!(
+        source.find(&hf_ref(None, COMMIT)).expect("find"),
+        Some(found)
+    );
+    assert_eq!(
+        source
+            .find(&hf_ref(Some("other.gguf"), "main"))
+            .expect("find"),
+        None
+    );
     assert_eq!(source.find(&hf_ref(None, "dev")).expect("find"), None);
 }
 
@@ -76,8 +96,13 @@ fn several_cached_ggufs_are_listed_for_the_user_to_pick() {
     let source = HfCache::new(config(cache.path().into(), "http://127.0.0.1:9", true));
     let err = source.find(&hf_ref(None, "main")).expect_err("ambiguous");
     let text = err.to_string();
-    assert!(text.contains("a.Q4_0.gguf, sub/b.Q8_0.gguf") && text.contains("hf:Org/Repo:FILE"), "{text}");
-    let b = source.find(&hf_ref(Some("sub/b.Q8_0.gguf"), "main")).expect("find");
+    assert!(
+        text.contains("a.Q4_0.gguf, sub/b.Q8_0.gguf") && text.contains("hf:Org/Repo:FILE"),
+        "{text}"
+    );
+    let b = source
+        .find(&hf_ref(Some("sub/b.Q8_0.gguf"), "main"))
+        .expect("find");
     assert!(b.is_some());
 }
 
@@ -88,7 +113,10 @@ fn a_pull_from_the_cache_needs_no_network() {
     let store = Store::open(root.path()).expect("store");
     let sources = SourceConfig {
         hf: config(cache.path().into(), "http://127.0.0.1:9", true),
-        pip: PipConfig { python: "false".into(), wheels_dir: None },
+        pip: PipConfig {
+            python: "false".into(),
+            wheels_dir: None,
+        },
     };
     let pulled = store
         .pull("hf:Org/Repo", &PullOptions::default(), &sources, &Silent)
@@ -105,16 +133,27 @@ fn offline_and_not_cached_fails_fast_naming_the_path() {
     let store = Store::open(root.path()).expect("store");
     let sources = SourceConfig {
         hf: config(cache.path().into(), "http://127.0.0.1:9", true),
-        pip: PipConfig { python: "false".into(), wheels_dir: None },
+        pip: PipConfig {
+            python: "false".into(),
+            wheels_dir: None,
+        },
     };
     let start = Instant::now();
     let err = store
-        .pull("hf:Org/Repo:m.gguf", &PullOptions::default(), &sources, &Silent)
+        .pull(
+            "hf:Org/Repo:m.gguf",
+            &PullOptions::default(),
+            &sources,
+            &Silent,
+        )
         .expect_err("offline");
     assert!(start.elapsed().as_secs() < 2);
     let text = err.to_string();
     assert!(text.contains("not in the Hugging Face cache"), "{text}");
-    assert!(text.contains(&cache.path().join("models--Org--Repo").display().to_string()), "{text}");
+    assert!(
+        text.contains(&cache.path().join("models--Org--Repo").display().to_string()),
+        "{text}"
+    );
 }
 
 #[test]
@@ -124,14 +163,21 @@ fn an_unreachable_hub_fails_quickly_saying_how_to_work_offline() {
     let store = Store::open(root.path()).expect("store");
     let hub = HfHub::new(config(cache.path().into(), "http://127.0.0.1:9", false));
     let (tmp, blobs) = (store.tmp_dir(), store.blobs_dir());
-    let ctx = FetchContext { tmp_dir: &tmp, blobs_dir: &blobs, progress: &Silent };
+    let ctx = FetchContext {
+        tmp_dir: &tmp,
+        blobs_dir: &blobs,
+        progress: &Silent,
+    };
     let start = Instant::now();
     let err = hub
         .fetch(&ModelRef::Hf(hf_ref(Some("m.gguf"), "main")), &ctx)
         .expect_err("unreachable");
     assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
     let text = err.to_string();
-    assert!(text.contains("could not reach http://127.0.0.1:9"), "{text}");
+    assert!(
+        text.contains("could not reach http://127.0.0.1:9"),
+        "{text}"
+    );
     assert!(text.contains("HF_HUB_OFFLINE=1"), "{text}");
     assert_eq!(std::fs::read_dir(&tmp).expect("ls").count(), 0);
 }
@@ -152,8 +198,14 @@ fn serve(n_requests: usize, route: fn(&str) -> (u16, Vec<u8>)) -> String {
             }
             let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
             let (status, body) = route(&path);
-            let head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body)).expect("respond");
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream
+                .write_all(head.as_bytes())
+                .and_then(|()| stream.write_all(&body))
+                .expect("respond");
         }
     });
     format!("http://{addr}")
@@ -162,7 +214,10 @@ fn serve(n_requests: usize, route: fn(&str) -> (u16, Vec<u8>)) -> String {
 #[test]
 fn files_download_from_the_endpoint_with_resolve_urls() {
     let endpoint = serve(3, |path| match path {
-        "/api/models/Org/Repo/revision/v%201" => (200, br#"{"siblings":[{"rfilename":"README.md"},{"rfilename":"w.Q4_0.gguf"}]}"#.to_vec()),
+        "/api/models/Org/Repo/revision/v%201" => (
+            200,
+            br#"{"siblings":[{"rfilename":"README.md"},{"rfilename":"w.Q4_0.gguf"}]}"#.to_vec(),
+        ),
         "/Org/Repo/resolve/v%201/w.Q4_0.gguf" => (200, b"GGUFdownloaded".to_vec()),
         _ => (404, b"missing".to_vec()),
     });
@@ -171,21 +226,34 @@ fn files_download_from_the_endpoint_with_resolve_urls() {
     let store = Store::open(root.path()).expect("store");
     let hub = HfHub::new(config(cache.path().into(), &endpoint, false));
     let (tmp, blobs) = (store.tmp_dir(), store.blobs_dir());
-    let ctx = FetchContext { tmp_dir: &tmp, blobs_dir: &blobs, progress: &Silent };
+    let ctx = FetchContext {
+        tmp_dir: &tmp,
+        blobs_dir: &blobs,
+        progress: &Silent,
+    };
 
-    let fetched = hub.fetch(&ModelRef::Hf(hf_ref(None, "v 1")), &ctx).expect("download");
+    let fetched = hub
+        .fetch(&ModelRef::Hf(hf_ref(None, "v 1")), &ctx)
+        .expect("download");
     let Some(Fetched::Blob { blob, file_name }) = fetched else {
         panic!("expected a blob, got {fetched:?}");
     };
     assert_eq!(file_name, "w.Q4_0.gguf");
     assert_eq!(blob.size, 14);
-    assert_eq!(std::fs::read(store.blob_path(&blob.sha256)).expect("blob"), b"GGUFdownloaded");
+    assert_eq!(
+        std::fs::read(store.blob_path(&blob.sha256)).expect("blob"),
+        b"GGUFdownloaded"
+    );
 
     let err = hub
         .fetch(&ModelRef::Hf(hf_ref(Some("nope.gguf"), "main")), &ctx)
         .expect_err("404");
     assert!(matches!(err, Error::HfStatus { status: 404, .. }), "{err}");
-    assert!(err.to_string().contains("no such repository, revision or file"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no such repository, revision or file"),
+        "{err}"
+    );
 }
 
 #[test]

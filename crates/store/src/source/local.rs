@@ -36,7 +36,9 @@ impl Source for LocalPath {
 /// A folder is accepted when it holds `config.json` and at least one `.safetensors` file.
 /// A folder of `.gguf` files is refused with their names, so the user picks one.
 fn fetch_folder(dir: &Path) -> Result<Fetched> {
-    let canonical = dir.canonicalize().map_err(|e| Error::io("resolve", dir, e))?;
+    let canonical = dir
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", dir, e))?;
     let mut ggufs = Vec::new();
     let mut has_safetensors = false;
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;

