@@ -19,7 +19,10 @@ Templates (`testdata/tokenizer/templates/*.jinja`):
     270M GGUF used by the tests is the base model and ships no template);
   - qwen2_5.jinja: Qwen/Qwen2.5-*-Instruct `tokenizer_config.json` `chat_template`;
   - llama3.jinja: meta-llama/Meta-Llama-3-8B-Instruct's template (as llama-cpp-python ships it);
-  - llama3_2.jinja: meta-llama/Llama-3.2-3B-Instruct's (llama.cpp `models/templates/`).
+  - llama3_2.jinja: meta-llama/Llama-3.2-3B-Instruct's (llama.cpp `models/templates/`);
+  - features.jinja: ours, not a model's: namespaces, loop controls and loop attributes,
+    Python string/dict methods, slicing, filters, `tojson` keyword arguments, `dict()`,
+    arithmetic and `{% generation %}`, i.e. what real templates use beyond the five above.
 
 Writes `templates.golden.json`: for each template x conversation x add_generation_prompt,
 either `"text"` (the exact render) or `"error"` (the `raise_exception` message, with
@@ -47,6 +50,7 @@ TEMPLATES = {
     "qwen2_5": {"file": "qwen2_5.jinja", "bos": "", "eos": "<|im_end|>"},
     "llama3": {"file": "llama3.jinja", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>"},
     "llama3_2": {"file": "llama3_2.jinja", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>"},
+    "features": {"file": "features.jinja", "bos": "<s>", "eos": "</s>"},
 }
 
 WEATHER_TOOL = {
@@ -80,7 +84,8 @@ def call(call_id, name, arguments):
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-# Conversations: (name, messages, tools). Messages use only the fields skiff's `Message` has.
+# Conversations: (name, messages, tools). Messages use only the fields skiff's `Message` has,
+# in the order it presents them to templates: role, content, name, tool_calls, tool_call_id.
 CONVERSATIONS = [
     ("single_user", [{"role": "user", "content": "Hello!"}], None),
     (
@@ -122,7 +127,7 @@ CONVERSATIONS = [
                 "content": "",
                 "tool_calls": [call("call_1", "get_weather", {"city": "Paris", "unit": "celsius", "days": 2})],
             },
-            {"role": "tool", "name": "get_weather", "tool_call_id": "call_1", "content": "{\"temp_c\": 18.5, \"sky\": \"clear\"}"},
+            {"role": "tool", "content": "{\"temp_c\": 18.5, \"sky\": \"clear\"}", "name": "get_weather", "tool_call_id": "call_1"},
         ],
         [WEATHER_TOOL, TIME_TOOL],
     ),
@@ -138,8 +143,8 @@ CONVERSATIONS = [
                     call("call_b", "get_time", "{\"tz\": \"Asia/Tokyo\"}"),
                 ],
             },
-            {"role": "tool", "name": "get_weather", "tool_call_id": "call_a", "content": "-3 °C, snow"},
-            {"role": "tool", "name": "get_time", "tool_call_id": "call_b", "content": "09:12"},
+            {"role": "tool", "content": "-3 °C, snow", "name": "get_weather", "tool_call_id": "call_a"},
+            {"role": "tool", "content": "09:12", "name": "get_time", "tool_call_id": "call_b"},
             {"role": "assistant", "content": "Oslo: -3 °C and snowing. Tokyo: 09:12."},
             {"role": "user", "content": "Thanks!"},
         ],

@@ -42,7 +42,7 @@ pub(super) fn environment(
     env.set_syntax(syntax);
     env.set_fuel(Some(limits.fuel));
     env.set_recursion_limit(limits.max_recursion);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(super::pymethods::unknown_method);
     env.add_function(
         "raise_exception",
         |message: String| -> Result<Value, minijinja::Error> {

@@ -15,6 +15,7 @@
 mod clock;
 mod env;
 mod json;
+mod pymethods;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
