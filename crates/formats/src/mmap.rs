@@ -12,10 +12,11 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Opens `path` and maps all of it read-only. Empty files are refused (there is nothing to
-/// map, and no model format is empty).
+/// Opens `path` and maps all of it read-only, for example to [`crate::parse_gguf`] a file
+/// whose architecture [`crate::ModelFile`] does not know. Empty files are refused (there is
+/// nothing to map, and no model format is empty).
 #[allow(unsafe_code)]
-pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
+pub fn map_file(path: &Path) -> Result<Mmap> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {

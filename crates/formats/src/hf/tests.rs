@@ -364,3 +364,26 @@ fn folder_content_refusals() {
         Err(Error::UnsupportedArch { .. })
     ));
 }
+
+/// GGUF is recognised by its magic whatever the extension; empty files are refused.
+#[test]
+fn gguf_sniffed_by_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/formats/tiny.gguf"
+    ))
+    .unwrap();
+    fs::write(dir.path().join("weights.bin"), &tiny).unwrap();
+    let model = ModelFile::open(&dir.path().join("weights.bin")).unwrap();
+    assert_eq!(model.spec().arch, "llama");
+    fs::write(dir.path().join("empty.gguf"), b"").unwrap();
+    assert!(matches!(
+        ModelFile::open(&dir.path().join("empty.gguf")),
+        Err(Error::Truncated { .. })
+    ));
+    assert!(matches!(
+        ModelFile::open(&dir.path().join("absent.gguf")),
+        Err(Error::Io { .. })
+    ));
+}
