@@ -78,7 +78,7 @@ fn write_model(path: &Path, poison: bool) {
     for (i, (name, dims)) in table.iter().enumerate() {
         let mut v = values(i, dims.iter().product::<u64>() as usize);
         if poison && name == "blk.2.attn_q.weight" {
-            v[100] = f32::NAN;
+            v[40_000] = f32::NAN;
         }
         let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
         stream.write_tensor_data(name, &bytes).expect("tensor data");
@@ -125,10 +125,14 @@ fn expected_type(ftype: &str, name: &str) -> DType {
 }
 
 fn skiff(args: &[&Path], ftype: &str) -> std::process::Output {
+    skiff_with(args, &["--type", ftype])
+}
+
+fn skiff_with(args: &[&Path], options: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("quantize")
         .args(args)
-        .args(["--type", ftype])
+        .args(options)
         .output()
         .expect("run skiff")
 }
@@ -231,26 +235,62 @@ fn requantizing_keeps_tensors_already_in_target_type() {
     }
 }
 
-/// A failure (NaN weights; a missing input) exits non-zero, names the problem, and leaves
-/// neither OUT nor OUT.tmp behind.
+/// A failure (NaN weights; a missing input) exits non-zero, names the tensor and the value's
+/// index (also when the tensor was split over threads), and leaves neither OUT nor OUT.tmp.
 #[test]
 fn failures_leave_no_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("nan.gguf");
     write_model(&input, true);
     let output = dir.path().join("out.gguf");
-    let run = skiff(&[&input, &output], "q4_k_m");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
-    assert!(
-        stderr.contains("blk.2.attn_q.weight") && stderr.contains("NaN"),
-        "{stderr}"
-    );
-    assert!(!output.exists() && !tmp_of(&output).exists());
+    for options in [
+        ["--type", "q4_k_m", "--threads", "1"],
+        ["--type", "q8_0", "--threads", "4"],
+    ] {
+        let run = skiff_with(&[&input, &output], &options);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success());
+        assert!(
+            stderr.contains("blk.2.attn_q.weight") && stderr.contains("NaN"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("input value 40000"),
+            "{options:?}: {stderr}"
+        );
+        assert!(!output.exists() && !tmp_of(&output).exists());
+    }
     let run = skiff(&[&dir.path().join("missing.gguf"), &output], "q8_0");
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("missing.gguf"));
     assert!(!output.exists() && !tmp_of(&output).exists());
+}
+
+/// The output is the same byte for byte whatever the thread count.
+#[test]
+fn thread_count_does_not_change_the_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("f32.gguf");
+    write_model(&input, false);
+    for ftype in ["q4_0", "q8_0"] {
+        let one = dir.path().join(format!("{ftype}-1.gguf"));
+        let four = dir.path().join(format!("{ftype}-4.gguf"));
+        assert!(
+            skiff_with(&[&input, &one], &["--type", ftype, "--threads", "1"])
+                .status
+                .success()
+        );
+        assert!(
+            skiff_with(&[&input, &four], &["--type", ftype, "--threads", "4"])
+                .status
+                .success()
+        );
+        let (a, b) = (
+            std::fs::read(&one).expect("one"),
+            std::fs::read(&four).expect("four"),
+        );
+        assert!(a == b, "{ftype}: outputs differ");
+    }
 }
 
 /// The recipe reproduces llama.cpp's own choice on a real file: re-quantizing the

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use skiff_formats::{GgufWriter, MetaValue, ModelFile, ModelSpec, TensorInfo, TokenizerSpec};
 use skiff_tensor::DType;
-use skiff_tensor::quant::{quantize, to_f32_vec};
+use skiff_tensor::quant::{QuantError, quantize, to_f32_vec};
 
 pub use recipe::Ftype;
 
@@ -44,6 +44,9 @@ pub struct Args {
     /// The quantization mix, as llama.cpp's `llama-quantize` names it.
     #[arg(long = "type", value_enum)]
     pub ftype: Ftype,
+    /// Threads to quantize with (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Runs the command.
@@ -54,7 +57,10 @@ pub fn run(args: Args) -> Result<()> {
     let plan = recipe::plan(args.ftype, spec)?;
     let writer = declare(spec, &plan, args.ftype)?;
     let tmp = tmp_path(&args.output);
-    let result = write_tensors(&model, &plan, writer, &tmp);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let result = write_tensors(&model, &plan, writer, &tmp, threads.max(1));
     let sizes = match result {
         Ok(sizes) => sizes,
         Err(err) => {
@@ -140,6 +146,7 @@ fn write_tensors(
     plan: &[Option<DType>],
     writer: GgufWriter,
     path: &Path,
+    threads: usize,
 ) -> Result<(u64, u64)> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut stream = writer.begin(BufWriter::new(file))?;
@@ -148,7 +155,7 @@ fn write_tensors(
     for (i, (info, planned)) in tensors.iter().zip(plan).enumerate() {
         let src = model.tensor_bytes(info);
         let converted = match planned {
-            Some(dtype) => Some(convert(info, src, *dtype)?),
+            Some(dtype) => Some(convert(info, src, *dtype, threads)?),
             None => None,
         };
         let out = converted.as_deref().unwrap_or(src);
@@ -178,7 +185,7 @@ fn write_tensors(
 }
 
 /// Dequantizes `src` (tensor `info`) to f32 and quantizes it to `dtype`.
-fn convert(info: &TensorInfo, src: &[u8], dtype: DType) -> Result<Vec<u8>> {
+fn convert(info: &TensorInfo, src: &[u8], dtype: DType, threads: usize) -> Result<Vec<u8>> {
     let values =
         to_f32_vec(info.dtype, src).with_context(|| format!("dequantizing {}", info.name))?;
     let n_bytes = dtype
@@ -192,7 +199,41 @@ fn convert(info: &TensorInfo, src: &[u8], dtype: DType) -> Result<Vec<u8>> {
             )
         })?;
     let mut out = vec![0u8; n_bytes];
-    quantize(dtype, &values, &mut out)
+    quantize_parallel(dtype, &values, &mut out, threads)
         .with_context(|| format!("quantizing {} to {dtype}", info.name))?;
     Ok(out)
+}
+
+/// Blocks per thread below which splitting the work is not worth a thread.
+const MIN_BLOCKS_PER_THREAD: usize = 256;
+
+/// [`quantize`] split over `threads` threads by whole blocks (blocks are independent, so the
+/// bytes are the same as one call). On failure the whole tensor is redone on this thread, so
+/// the error's indices are the tensor's, not a chunk's.
+fn quantize_parallel(
+    dtype: DType,
+    values: &[f32],
+    out: &mut [u8],
+    threads: usize,
+) -> Result<(), QuantError> {
+    let n_blocks = values.len() / dtype.block_len();
+    let threads = threads.min(n_blocks / MIN_BLOCKS_PER_THREAD).max(1);
+    if threads == 1 {
+        return quantize(dtype, values, out);
+    }
+    let blocks_per_thread = n_blocks.div_ceil(threads);
+    let chunks = values
+        .chunks(blocks_per_thread * dtype.block_len())
+        .zip(out.chunks_mut(blocks_per_thread * dtype.block_bytes()));
+    let all_ok = std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .map(|(x, y)| scope.spawn(move || quantize(dtype, x, y).is_ok()))
+            .collect();
+        workers.into_iter().all(|w| w.join().unwrap_or(false))
+    });
+    if all_ok {
+        Ok(())
+    } else {
+        quantize(dtype, values, out)
+    }
 }
