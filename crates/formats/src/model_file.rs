@@ -75,3 +75,16 @@ impl ModelFile {
         self.maps.iter().map(|m| m.len() as u64).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model can be shared across threads (the engine and the server both hold it).
+    #[test]
+    fn model_file_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ModelFile>();
+        assert_send_sync::<Error>();
+    }
+}
