@@ -12,7 +12,9 @@ use std::time::Instant;
 use skiff_engine::{EngineError, FinishReason, Session};
 use skiff_tokenizer::Message;
 
-use super::run::{GenArgs, describe, load, print_events, templated_prompt, timing_report};
+use super::run::{
+    GenArgs, chat_template, describe, encode_chat, load, print_events, timing_report,
+};
 
 /// Arguments of `skiff chat`.
 #[derive(clap::Args)]
@@ -68,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &gen_args.session_config(&loaded.model),
     )?;
     let request = gen_args.request(&loaded.tokenizer);
+    let template = chat_template(&loaded)?;
     let interactive = std::io::stdin().is_terminal();
     let mut messages = opening(args.system.as_deref());
     let mut stdin = std::io::stdin().lock();
@@ -96,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Input::Say(text) => {
                 messages.push(Message::new("user", &text));
                 let started = Instant::now();
-                let tokens = match templated_prompt(&loaded, &messages) {
+                let tokens = match encode_chat(&loaded.tokenizer, &template, &messages) {
                     Ok(tokens) => tokens,
                     Err(err) => {
                         messages.pop();

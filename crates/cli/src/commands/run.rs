@@ -197,12 +197,10 @@ pub fn physical_cores() -> usize {
     }
 }
 
-/// Renders `messages` through the model's chat template (with the generation prompt) and
-/// tokenizes the result, special-token text included. Errors when the model has no
-/// template.
-pub fn templated_prompt(loaded: &Loaded, messages: &[Message]) -> anyhow::Result<Vec<u32>> {
-    let spec = loaded.model.spec();
-    let Some(source) = spec.chat_template.as_deref() else {
+/// The model's chat template, compiled with its bos/eos texts. Errors when the model has
+/// none (then `--raw` is the way to prompt it) or it does not compile.
+pub fn chat_template(loaded: &Loaded) -> anyhow::Result<ChatTemplate> {
+    let Some(source) = loaded.model.spec().chat_template.as_deref() else {
         bail!("the model has no chat template; use --raw to send the prompt as plain text");
     };
     let tok = &loaded.tokenizer;
@@ -214,11 +212,20 @@ pub fn templated_prompt(loaded: &Loaded, messages: &[Message]) -> anyhow::Result
         .eos()
         .and_then(|id| tok.token_text(id))
         .unwrap_or_default();
-    let template = ChatTemplate::new(source, bos, eos).context("compiling the chat template")?;
+    ChatTemplate::new(source, bos, eos).context("compiling the chat template")
+}
+
+/// Renders `messages` through `template` (with the generation prompt) and tokenizes the
+/// result, special-token text included.
+pub fn encode_chat(
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+) -> anyhow::Result<Vec<u32>> {
     let text = template
         .render(messages, true, None)
         .context("rendering the chat template")?;
-    Ok(tok.encode_with_special_tokens(&text)?)
+    Ok(tokenizer.encode_with_special_tokens(&text)?)
 }
 
 /// Reads the prompt argument: `-` means all of stdin, which must be UTF-8.
@@ -329,7 +336,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             messages.push(Message::new("system", system));
         }
         messages.push(Message::new("user", &prompt));
-        templated_prompt(&loaded, &messages)?
+        encode_chat(&loaded.tokenizer, &chat_template(&loaded)?, &messages)?
     };
     let gen_args = &args.gen_args;
     let mut session = Session::new(
