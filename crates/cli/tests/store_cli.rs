@@ -170,6 +170,29 @@ fn hugging_face_offline_and_unreachable_fail_fast_and_clearly() {
     assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
 }
 
+#[test]
+fn hugging_face_cache_under_hf_home_is_used_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = dir.path().join("hf-home/hub/models--Org--Tiny-GGUF");
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).expect("snapshot");
+    std::fs::create_dir_all(repo.join("refs")).expect("refs");
+    std::fs::write(repo.join("refs/main"), commit).expect("ref");
+    let model = write_tiny_gguf(&snapshot, "tiny.F16.gguf");
+    let store = dir.path().join("store");
+    let out = skiff()
+        .env("HF_HOME", dir.path().join("hf-home"))
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["pull", "hf:Org/Tiny-GGUF", "--store"])
+        .arg(&store)
+        .output()
+        .expect("run");
+    let out = ok(&out);
+    assert!(out.starts_with("pulled tiny-gguf (tiny.F16.gguf"), "{out}");
+    assert!(out.contains(&hex_sha(&model)[..12]), "{out}");
+}
+
 fn hex_sha(path: &std::path::Path) -> String {
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
     digest.iter().map(|b| format!("{b:02x}")).collect()
