@@ -3,7 +3,8 @@
 //! A mapping is only sound while nobody truncates or rewrites the file: if the file shrinks
 //! under the mapping, touching the lost pages raises SIGBUS and the process dies. Model files
 //! must therefore be treated as immutable while a [`crate::ModelFile`] is open (download to a
-//! temporary name and rename into place; never edit in place).
+//! temporary name and rename into place; never edit in place). `tests/truncated_while_mapped.rs`
+//! pins the failure mode: a clean SIGBUS, never silently wrong weights.
 
 use std::fs::File;
 use std::path::Path;
