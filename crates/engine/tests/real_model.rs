@@ -13,7 +13,7 @@ use skiff_engine::{
 use skiff_formats::ModelFile;
 use skiff_models::Model;
 use skiff_sample::SamplingParams;
-use skiff_tokenizer::Tokenizer;
+use skiff_tokenizer::{ChatTemplate, Message, Tokenizer};
 
 const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -276,4 +276,54 @@ fn perplexity_is_finite_and_needs_two_windows() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_break_from_the_callback_cancels_and_multibyte_text_streams_intact() {
+    let Some(fx) = fixture() else { return };
+    // Greedy SmolLM2 answers this (templated) with "L'Étoile, la Marseillaise, …": the
+    // accented letters exercise UTF-8 across token boundaries.
+    let source = fx
+        .model
+        .spec()
+        .chat_template
+        .as_deref()
+        .expect("SmolLM2 has a template");
+    let template = ChatTemplate::new(source, "<|im_start|>", "<|im_end|>").expect("compiles");
+    let messages = [Message::new("user", "What is the capital of France?")];
+    let text = template.render(&messages, true, None).expect("renders");
+    let prompt = fx
+        .tokenizer
+        .encode_with_special_tokens(&text)
+        .expect("encodes");
+    let mut streamed = String::new();
+    let done = session(fx, 256)
+        .generate(&fx.tokenizer, &prompt, &greedy(10, fx), |event| {
+            match event {
+                Event::Token(t) => streamed.push_str(&t.text),
+                Event::Text(text) => streamed.push_str(&text),
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect("generates");
+    assert_eq!(streamed, done.text);
+    assert_eq!(
+        done.text,
+        fx.tokenizer.decode(&done.tokens, true).expect("decodes")
+    );
+    assert!(!done.text.contains('\u{fffd}'), "{:?}", done.text);
+    assert!(done.text.starts_with("L'Étoile"), "{:?}", done.text);
+    let mut n_events = 0;
+    let cancelled = session(fx, 256)
+        .generate(&fx.tokenizer, &prompt, &greedy(10, fx), |_| {
+            n_events += 1;
+            if n_events == 3 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .expect("generates");
+    assert_eq!(cancelled.finish_reason, FinishReason::Cancelled);
+    assert_eq!(cancelled.tokens, done.tokens[..3]);
 }
