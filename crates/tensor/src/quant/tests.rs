@@ -287,3 +287,49 @@ fn activation_formats_store_their_sums() {
         assert_eq!(i32::from(i16::from_le_bytes([s[0], s[1]])), sum);
     }
 }
+
+mod properties {
+    //! Property tests: arbitrary bytes never panic; arbitrary finite input stays within the
+    //! proven bounds (legacy formats, F16, BF16, Q8_K; the K-quant bounds are measured, see
+    //! `k_quant_rms_error_stays_within_bounds`).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A value with a random sign and a magnitude spread over 1e-8..1e4 (or zero).
+    fn value() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            1 => Just(0.0f32),
+            8 => (-8.0f32..4.0, any::<bool>()).prop_map(|(e, neg)| {
+                let v = 10f32.powf(e);
+                if neg { -v } else { v }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Dequantizing any bytes of any length returns Ok or a length error, never panics.
+        #[test]
+        fn dequantize_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..700), t in 0usize..20) {
+            let dtype = ALL_DTYPES[t];
+            let _ = to_f32_vec(dtype, &bytes);
+            let mut out = vec![0.0f32; 256];
+            let _ = dequantize(dtype, &bytes, &mut out);
+        }
+
+        /// Finite input of any scale round-trips within the proven bound.
+        #[test]
+        fn proven_bounds_hold(x in proptest::collection::vec(value(), 256)) {
+            for dtype in [DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                          DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q8K] {
+                let y = round_trip(dtype, &x).map_err(|e| TestCaseError::fail(format!("{dtype}: {e}")))?;
+                if let Err(v) = round_trip_bound(dtype).check(&x, &y) {
+                    return Err(TestCaseError::fail(format!("{dtype}: {v}")));
+                }
+            }
+        }
+    }
+}
