@@ -104,8 +104,7 @@ impl BlobWriter {
     }
 
     /// Fsyncs the bytes, checks them against `expected_sha256` when the source declared one,
-    /// and renames the file to `blobs_dir/sha256-<hex>`. If that blob already exists (the
-    /// same bytes were pulled under another name), the partial is dropped instead.
+    /// and renames the file to `blobs_dir/sha256-<hex>` (replacing any file of that name).
     pub fn finish(
         mut self,
         blobs_dir: &Path,
@@ -127,14 +126,14 @@ impl BlobWriter {
                 actual: sha256,
             });
         }
+        // Renaming over an existing blob of the same digest is harmless (same bytes, and
+        // readers that mapped the old file keep its inode) and repairs a blob that was
+        // damaged in place.
         let target = blobs_dir.join(blob_file_name(&sha256));
-        let existing = fs::metadata(&target).map(|m| m.len()).ok();
-        if existing != Some(self.size) {
-            self.file
-                .persist(&target)
-                .map_err(|e| Error::io("rename a blob into", &target, e.error))?;
-            sync_dir(blobs_dir)?;
-        }
+        self.file
+            .persist(&target)
+            .map_err(|e| Error::io("rename a blob into", &target, e.error))?;
+        sync_dir(blobs_dir)?;
         Ok(BlobRef {
             sha256,
             size: self.size,
@@ -257,6 +256,21 @@ mod tests {
         assert!(!partial.exists());
         let stored = fs::read(blobs.join(blob_file_name(&blob.sha256))).expect("blob");
         assert_eq!(stored, b"GGUFhello");
+        assert_eq!(fs::read_dir(&tmp).expect("ls").count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_blob_of_the_same_digest_is_replaced() {
+        let (_root, tmp, blobs) = dirs();
+        let sha = hex::encode(Sha256::digest(b"GGUFgood"));
+        fs::write(blobs.join(blob_file_name(&sha)), b"GGUFbad!").expect("damaged");
+        let mut w = BlobWriter::create(&tmp).expect("create");
+        w.write_all(b"GGUFgood").expect("write");
+        w.finish(&blobs, Some(&sha), "mem").expect("finish");
+        assert_eq!(
+            fs::read(blobs.join(blob_file_name(&sha))).expect("blob"),
+            b"GGUFgood"
+        );
         assert_eq!(fs::read_dir(&tmp).expect("ls").count(), 0);
     }
 
