@@ -178,8 +178,8 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-/// Removes temporary entries (`.partial` files, pip download folders) in `tmp_dir` left by
-/// processes that are gone. Returns the paths removed.
+/// Removes temporary entries (`.partial` files, pip download folders, manifest temporaries)
+/// in `tmp_dir` left by processes that are gone. Returns the paths removed.
 pub fn clean_stale(tmp_dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(tmp_dir) {
         Ok(entries) => entries,
@@ -206,10 +206,17 @@ pub fn clean_stale(tmp_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// True when the entry's owner (the pid before the first `-`) is not running. Entries of
-/// this process are never abandoned; names without a pid are left alone.
+/// True for a temporary entry (`<pid>-….partial`, `<pid>-pip-…`, `.<pid>-….tmp`) whose
+/// owner is not running. Entries of this process, and anything else (manifests included),
+/// are never abandoned.
 fn is_abandoned(name: &str, path: &Path) -> bool {
-    let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+    let temporary =
+        name.ends_with(PARTIAL_SUFFIX) || name.contains("-pip-") || name.ends_with(".tmp");
+    if !temporary {
+        return false;
+    }
+    let owner = name.trim_start_matches('.').split('-').next();
+    let Some(pid) = owner.and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
     if pid == std::process::id() {
@@ -298,8 +305,14 @@ mod tests {
         let mine = BlobWriter::create(&tmp).expect("create");
         let foreign = tmp.join("notes.txt");
         fs::write(&foreign, b"x").expect("write");
+        let manifest_like = tmp.join("0-model.json");
+        fs::write(&manifest_like, b"{}").expect("write");
+        let dead_manifest_tmp = tmp.join(".0-manifest-abc.tmp");
+        fs::write(&dead_manifest_tmp, b"{").expect("write");
         let removed = clean_stale(&tmp).expect("clean");
-        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert!(!dead_manifest_tmp.exists());
+        assert!(manifest_like.exists(), "a manifest is never a temporary");
         assert!(!dead.exists() && !dead_dir.exists());
         assert!(mine.path().exists());
         assert!(foreign.exists());

@@ -98,7 +98,7 @@ impl Manifest {
             .expect("manifest paths are always inside manifests/");
         let json = serde_json::to_vec_pretty(self).expect("a Manifest always serializes");
         let mut tmp = tempfile::Builder::new()
-            .prefix(".manifest-")
+            .prefix(&format!(".{}-manifest-", std::process::id()))
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(|e| Error::io("create a temporary file in", dir, e))?;

@@ -98,6 +98,7 @@ impl Store {
             }
         }
         clean_stale(&self.tmp_dir())?;
+        clean_stale(&self.manifests_dir())?;
         let (tmp_dir, blobs_dir) = (self.tmp_dir(), self.blobs_dir());
         let ctx = FetchContext {
             tmp_dir: &tmp_dir,
