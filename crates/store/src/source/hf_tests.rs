@@ -198,9 +198,14 @@ fn serve(n_requests: usize, route: fn(&str) -> (u16, Vec<u8>)) -> String {
             }
             let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
             let (status, body) = route(&path);
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            // A path with "cut" announces more bytes than it sends: a dropped connection.
+            let declared = if path.contains("cut") {
+                body.len() + 1000
+            } else {
                 body.len()
+            };
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n"
             );
             stream
                 .write_all(head.as_bytes())
@@ -254,6 +259,33 @@ fn files_download_from_the_endpoint_with_resolve_urls() {
             .contains("no such repository, revision or file"),
         "{err}"
     );
+}
+
+#[test]
+fn a_download_cut_short_reports_the_bytes_and_leaves_nothing() {
+    let endpoint = serve(1, |_| (200, b"GGUFonly-part".to_vec()));
+    let cache = tempfile::tempdir().expect("tempdir");
+    let root = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(root.path()).expect("store");
+    let sources = SourceConfig {
+        hf: config(cache.path().into(), &endpoint, false),
+        pip: PipConfig {
+            python: "false".into(),
+            wheels_dir: None,
+        },
+    };
+    let err = store
+        .pull(
+            "hf:Org/Repo:cut.gguf",
+            &PullOptions::default(),
+            &sources,
+            &Silent,
+        )
+        .expect_err("cut short");
+    assert!(matches!(err, Error::Download { received: 13, .. }), "{err}");
+    assert!(store.names().expect("names").is_empty());
+    assert_eq!(std::fs::read_dir(store.tmp_dir()).expect("ls").count(), 0);
+    assert_eq!(std::fs::read_dir(store.blobs_dir()).expect("ls").count(), 0);
 }
 
 #[test]
