@@ -181,10 +181,23 @@ fn without_a_model_argument_the_default_store_name_is_used() {
         .expect("skiff pull runs");
     assert!(pulled.status.success(), "{}", text(&pulled.stderr));
     let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["run", QUESTION, "-n", "16", "--temperature", "0", "--threads", "2"])
+        .args([
+            "run",
+            QUESTION,
+            "-n",
+            "16",
+            "--temperature",
+            "0",
+            "--threads",
+            "2",
+        ])
         .env("SKIFF_MODELS", store.path())
         .output()
         .expect("skiff run runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("Paris"), "{:?}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("Paris"),
+        "{:?}",
+        text(&out.stdout)
+    );
 }
