@@ -286,13 +286,16 @@ fn copy_download(
     blob.copy_from(reader, url, ctx.progress)
         .map(|_| ())
         .map_err(|e| match e {
-            Error::Io { source, .. } if source.kind() != std::io::ErrorKind::StorageFull => {
-                Error::Download {
-                    url: url.to_string(),
-                    received: blob.size(),
-                    reason: source.to_string(),
-                }
-            }
+            // Read failures are the connection's; write failures stay disk errors.
+            Error::Io {
+                action: "read",
+                source,
+                ..
+            } => Error::Download {
+                url: url.to_string(),
+                received: blob.size(),
+                reason: source.to_string(),
+            },
             other => other,
         })
 }
