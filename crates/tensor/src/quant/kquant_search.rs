@@ -142,6 +142,52 @@ fn affine_error(x: &[f32], w: &[f32], l: &[u8], scale: f32, min: f32, use_mad: b
     err
 }
 
+/// The data of one [`make_qkx2_quants`] fit, with the weighted sums every candidate reuses.
+struct AffineFit<'a> {
+    x: &'a [f32],
+    weights: &'a [f32],
+    nmax: i32,
+    use_mad: bool,
+    sum_w: f32,
+    sum_x: f32,
+}
+
+impl AffineFit<'_> {
+    /// One candidate: quantize `x - min` with `iscale` into `aux`, then refit scale and min by
+    /// weighted least squares (min clamped to ≤ 0). `(scale, min, error)`, or `None` when the
+    /// normal equations are degenerate.
+    fn candidate(&self, iscale: f32, min: f32, aux: &mut [u8]) -> Option<(f32, f32, f32)> {
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
+        for ((a, &v), &w) in aux.iter_mut().zip(self.x).zip(self.weights) {
+            let l = nearest_int(iscale * (v - min)).clamp(0, self.nmax);
+            *a = l as u8;
+            let lf = l as f32;
+            sum_l += w * lf;
+            sum_l2 += w * lf * lf;
+            sum_xl += w * lf * v;
+        }
+        let det = self.sum_w * sum_l2 - sum_l * sum_l;
+        if det <= 0.0 {
+            return None;
+        }
+        let mut this_scale = (self.sum_w * sum_xl - self.sum_x * sum_l) / det;
+        let mut this_min = (sum_l2 * self.sum_x - sum_l * sum_xl) / det;
+        if this_min > 0.0 {
+            this_min = 0.0;
+            this_scale = sum_xl / sum_l2;
+        }
+        let error = affine_error(
+            self.x,
+            self.weights,
+            aux,
+            this_scale,
+            this_min,
+            self.use_mad,
+        );
+        Some((this_scale, this_min, error))
+    }
+}
+
 /// ggml `make_qkx2_quants`: an affine fit `x ≈ scale · L + min` (with `min ≤ 0`) to the
 /// weighted data, trying `grid.nstep + 1` scales with a least-squares refit of each. Writes
 /// quants in `0..=nmax` to `out`; returns `(scale, -min)`.
@@ -173,7 +219,7 @@ pub(super) fn make_qkx2_quants(
         out.fill(0);
         return (0.0, -min);
     }
-    let mut iscale = nmax as f32 / (max - min);
+    let iscale = nmax as f32 / (max - min);
     let mut scale = 1.0 / iscale;
     for (l, &v) in out.iter_mut().zip(x) {
         *l = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
@@ -182,34 +228,25 @@ pub(super) fn make_qkx2_quants(
     if grid.nstep < 1 {
         return (scale, -min);
     }
+    let fit = AffineFit {
+        x,
+        weights,
+        nmax,
+        use_mad: grid.use_mad,
+        sum_w,
+        sum_x,
+    };
     let mut aux = [0u8; 32];
     let aux = &mut aux[..x.len()];
     for is in 0..=grid.nstep {
-        iscale = (grid.rmin + grid.rdelta * is as f32 + nmax as f32) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
-        for ((a, &v), &w) in aux.iter_mut().zip(x).zip(weights) {
-            let l = nearest_int(iscale * (v - min)).clamp(0, nmax);
-            *a = l as u8;
-            let lf = l as f32;
-            sum_l += w * lf;
-            sum_l2 += w * lf * lf;
-            sum_xl += w * lf * v;
-        }
-        let det = sum_w * sum_l2 - sum_l * sum_l;
-        if det > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let cur_error = affine_error(x, weights, aux, this_scale, this_min, grid.use_mad);
-            if cur_error < best_error {
-                out.copy_from_slice(aux);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
+        let iscale = (grid.rmin + grid.rdelta * is as f32 + nmax as f32) / (max - min);
+        if let Some((this_scale, this_min, error)) = fit.candidate(iscale, min, aux)
+            && error < best_error
+        {
+            out.copy_from_slice(aux);
+            best_error = error;
+            scale = this_scale;
+            min = this_min;
         }
     }
     (scale, -min)

@@ -319,29 +319,32 @@ fn choose_type(ftype: Ftype, facts: &ModelFacts, t: &TensorInfo) -> DType {
             }
         }
         Category::AttnK if facts.n_expert == 8 => DType::Q8_0,
-        Category::FfnDown => {
-            let i = facts.ffn_layer(&t.name);
-            let n = facts.n_layers;
-            match ftype {
-                Ftype::Q4KM if falcon => {
-                    if i < n / 16 {
-                        DType::Q6K
-                    } else if use_more_bits(i, n) {
-                        DType::Q5K
-                    } else {
-                        DType::Q4K
-                    }
-                }
-                Ftype::Q4KM | Ftype::Q5KM if use_more_bits(i, n) => DType::Q6K,
-                _ => default,
-            }
-        }
+        Category::FfnDown => ffn_down_type(ftype, facts, &t.name, falcon),
         Category::AttnOutput if !falcon && facts.n_expert == 8 && ftype == Ftype::Q4KM => {
             DType::Q5K
         }
         Category::AttnQkv if ftype == Ftype::Q4KM => DType::Q5K,
         Category::AttnQkv if ftype == Ftype::Q5KM => DType::Q6K,
         _ => default,
+    }
+}
+
+/// The `ffn_down` branch of `llama_tensor_get_type_impl`.
+fn ffn_down_type(ftype: Ftype, facts: &ModelFacts, name: &str, falcon: bool) -> DType {
+    let i = facts.ffn_layer(name);
+    let n = facts.n_layers;
+    match ftype {
+        Ftype::Q4KM if falcon => {
+            if i < n / 16 {
+                DType::Q6K
+            } else if use_more_bits(i, n) {
+                DType::Q5K
+            } else {
+                DType::Q4K
+            }
+        }
+        Ftype::Q4KM | Ftype::Q5KM if use_more_bits(i, n) => DType::Q6K,
+        _ => ftype.default_type(),
     }
 }
 
