@@ -8,16 +8,17 @@
 
 use std::arch::x86_64::*;
 
-use super::{bytes_from_bits_32, dot_u8_i8, f16_at, hsum_f32x8, load256, nibbles_32, with_rows};
+use super::{bytes_from_bits_32, dot_u8_i8, f16_mul, hsum_f32x8, load256, nibbles_32, with_rows};
 use crate::kernels::check_dot_args;
 
-/// Per-block body shared by the signed formats: `acc[r] += d_w·d_a · Σ qx·qa` for each row.
+/// Per-block body shared by the signed formats (`wb`: the weight block, starting with `d`):
+/// `acc[r] += d_w·d_a · Σ qx·qa` for each row.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn accumulate_signed<const R: usize>(
     acc: &mut [__m256; R],
     qx: __m256i,
-    d_w: f32,
+    wb: &[u8],
     acts: &[u8],
     at: (usize, usize),
 ) {
@@ -27,27 +28,28 @@ fn accumulate_signed<const R: usize>(
         let ab = &acts[r * stride + offset..][..34];
         let sy = _mm256_sign_epi8(load256(&ab[2..]), qx);
         let p = _mm256_cvtepi32_ps(dot_u8_i8(ax, sy));
-        *acc = _mm256_fmadd_ps(_mm256_set1_ps(d_w * f16_at(ab)), p, *acc);
+        *acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_mul(wb, ab)), p, *acc);
     }
 }
 
-/// Per-block body shared by Q4_1/Q5_1: `acc[r] += d_w·d_a · Σ qx·qa`, `summs[r] += m_w·s_a`.
+/// Per-block body shared by Q4_1/Q5_1 (`wb`: the weight block, `d` then `m`):
+/// `acc[r] += d_w·d_a · Σ qx·qa`, `summs[r] += m_w·s_a`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn accumulate_unsigned<const R: usize>(
     acc: &mut [__m256; R],
     summs: &mut [f32; R],
     qx: __m256i,
-    dm_w: (f32, f32),
+    wb: &[u8],
     acts: &[u8],
     at: (usize, usize),
 ) {
-    let ((d_w, m_w), (offset, stride)) = (dm_w, at);
+    let (offset, stride) = at;
     for r in 0..R {
         let ab = &acts[r * stride + offset..][..36];
         let p = _mm256_cvtepi32_ps(dot_u8_i8(qx, load256(&ab[4..])));
-        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d_w * f16_at(ab)), p, acc[r]);
-        summs[r] += m_w * f16_at(&ab[2..]);
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16_mul(wb, ab)), p, acc[r]);
+        summs[r] += f16_mul(&wb[2..], &ab[2..]);
     }
 }
 
@@ -57,7 +59,7 @@ fn q4_0<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
     for b in 0..nb {
         let wb = &w[b * 18..][..18];
         let qx = _mm256_sub_epi8(nibbles_32(&wb[2..]), _mm256_set1_epi8(8));
-        accumulate_signed(&mut acc, qx, f16_at(wb), acts, (b * 34, stride));
+        accumulate_signed(&mut acc, qx, wb, acts, (b * 34, stride));
     }
     for (o, a) in out.iter_mut().zip(acc) {
         *o = hsum_f32x8(a);
@@ -71,7 +73,7 @@ fn q5_0<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
         let wb = &w[b * 22..][..22];
         let hi = _mm256_andnot_si256(bytes_from_bits_32(&wb[2..]), _mm256_set1_epi8(0xF0u8 as i8));
         let qx = _mm256_or_si256(nibbles_32(&wb[6..]), hi);
-        accumulate_signed(&mut acc, qx, f16_at(wb), acts, (b * 34, stride));
+        accumulate_signed(&mut acc, qx, wb, acts, (b * 34, stride));
     }
     for (o, a) in out.iter_mut().zip(acc) {
         *o = hsum_f32x8(a);
@@ -83,13 +85,7 @@ fn q8_0<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
     let mut acc = [_mm256_setzero_ps(); R];
     for b in 0..nb {
         let wb = &w[b * 34..][..34];
-        accumulate_signed(
-            &mut acc,
-            load256(&wb[2..]),
-            f16_at(wb),
-            acts,
-            (b * 34, stride),
-        );
+        accumulate_signed(&mut acc, load256(&wb[2..]), wb, acts, (b * 34, stride));
     }
     for (o, a) in out.iter_mut().zip(acc) {
         *o = hsum_f32x8(a);
@@ -102,8 +98,7 @@ fn q4_1<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
     for b in 0..nb {
         let wb = &w[b * 20..][..20];
         let qx = nibbles_32(&wb[4..]);
-        let dm = (f16_at(wb), f16_at(&wb[2..]));
-        accumulate_unsigned(&mut acc, &mut summs, qx, dm, acts, (b * 36, stride));
+        accumulate_unsigned(&mut acc, &mut summs, qx, wb, acts, (b * 36, stride));
     }
     for r in 0..R {
         out[r] = hsum_f32x8(acc[r]) + summs[r];
@@ -117,8 +112,7 @@ fn q5_1<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
         let wb = &w[b * 24..][..24];
         let hi = _mm256_and_si256(bytes_from_bits_32(&wb[4..]), _mm256_set1_epi8(0x10));
         let qx = _mm256_or_si256(nibbles_32(&wb[8..]), hi);
-        let dm = (f16_at(wb), f16_at(&wb[2..]));
-        accumulate_unsigned(&mut acc, &mut summs, qx, dm, acts, (b * 36, stride));
+        accumulate_unsigned(&mut acc, &mut summs, qx, wb, acts, (b * 36, stride));
     }
     for r in 0..R {
         out[r] = hsum_f32x8(acc[r]) + summs[r];
