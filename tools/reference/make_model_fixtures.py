@@ -156,6 +156,26 @@ def make_tokenizer(out_dir):
     fast.save_pretrained(out_dir)
 
 
+def classic_rope_keys(hf_dir):
+    """Rewrites transformers 5's nested `rope_parameters` in config.json as the top-level
+    `rope_theta` / `rope_scaling` / `rope_local_base_freq` keys that checkpoints on the Hub
+    use, so the fixtures look like the files users download."""
+    path = hf_dir / "config.json"
+    cfg = json.loads(path.read_text())
+    params = cfg.pop("rope_parameters", None)
+    if params is None:
+        return
+    if "full_attention" in params:  # Gemma 3: per layer type
+        local = params.get("sliding_attention", {})
+        if "rope_theta" in local:
+            cfg["rope_local_base_freq"] = local["rope_theta"]
+        params = params["full_attention"]
+    params = dict(params)
+    cfg["rope_theta"] = params.pop("rope_theta")
+    cfg["rope_scaling"] = None if params.get("rope_type", "default") == "default" else params
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def sequences():
     rng = np.random.default_rng(SEED)
     return {name: [int(t) for t in rng.integers(3, N_VOCAB, size=n)] for name, n in SEQ_LENS.items()}
@@ -196,10 +216,14 @@ def write_family(root, llama_cpp, family, config, cls):
     model = cls(config).to(torch.float32).eval()
     randomize(model, family)
     model.save_pretrained(hf_dir, safe_serialization=True)
+    classic_rope_keys(hf_dir)
     make_tokenizer(hf_dir)
 
     seqs = sequences()
     variants = {"hf": reference_logits(model, seqs)}
+    # The folder as written (classic keys) must load back into the very same model.
+    reloaded = cls.from_pretrained(hf_dir, attn_implementation="eager", dtype=torch.float32).eval()
+    np.testing.assert_array_equal(reference_logits(reloaded, seqs), variants["hf"])
     if family == "mistral":
         # GGUF's `llama` architecture carries no sliding window (llama.cpp ignores Mistral's),
         # so the GGUF files are checked against the same weights without the window.

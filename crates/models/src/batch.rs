@@ -50,21 +50,40 @@ impl Batch {
         if n_tokens == 0 {
             return Err(Error::EmptyBatch);
         }
-        for (field, len) in [("positions", self.positions.len()), ("seq_slots", self.seq_slots.len())] {
+        for (field, len) in [
+            ("positions", self.positions.len()),
+            ("seq_slots", self.seq_slots.len()),
+        ] {
             if len != n_tokens {
-                return Err(Error::BatchLength { field, len, n_tokens });
+                return Err(Error::BatchLength {
+                    field,
+                    len,
+                    n_tokens,
+                });
             }
         }
         let mut next_pos: Vec<Option<usize>> = vec![None; kv.n_slots()];
         for token_idx in 0..n_tokens {
             let token = self.tokens[token_idx];
             if token as usize >= n_vocab {
-                return Err(Error::TokenOutOfRange { token_idx, token, n_vocab });
+                return Err(Error::TokenOutOfRange {
+                    token_idx,
+                    token,
+                    n_vocab,
+                });
             }
             let pos = self.positions[token_idx];
-            for (limit, max_seq_len) in [("model context", model_max_seq_len), ("KV cache", kv.max_seq_len())] {
+            for (limit, max_seq_len) in [
+                ("model context", model_max_seq_len),
+                ("KV cache", kv.max_seq_len()),
+            ] {
                 if pos as usize >= max_seq_len {
-                    return Err(Error::PositionOutOfRange { token_idx, pos, limit, max_seq_len });
+                    return Err(Error::PositionOutOfRange {
+                        token_idx,
+                        pos,
+                        limit,
+                        max_seq_len,
+                    });
                 }
             }
             let slot = self.seq_slots[token_idx];
@@ -74,7 +93,12 @@ impl Batch {
                 .ok_or(Error::SlotOutOfRange { slot, n_slots })?
                 .get_or_insert_with(|| kv.slot_len(slot));
             if pos as usize != *expected {
-                return Err(Error::PositionGap { token_idx, slot, pos, expected: *expected });
+                return Err(Error::PositionGap {
+                    token_idx,
+                    slot,
+                    pos,
+                    expected: *expected,
+                });
             }
             *expected += 1;
         }

@@ -85,7 +85,11 @@ impl KvCache {
         self.check_slot(slot)?;
         let cur = self.slot_lens[slot];
         if len > cur {
-            return Err(Error::TruncateBeyondLen { slot, len: cur, new_len: len });
+            return Err(Error::TruncateBeyondLen {
+                slot,
+                len: cur,
+                new_len: len,
+            });
         }
         self.slot_lens[slot] = len;
         for layer in &mut self.layers {
@@ -104,7 +108,11 @@ impl KvCache {
         ];
         for (field, cache, model) in pairs {
             if cache != model {
-                return Err(Error::KvMismatch { field, cache, model });
+                return Err(Error::KvMismatch {
+                    field,
+                    cache,
+                    model,
+                });
             }
         }
         Ok(())
@@ -115,7 +123,11 @@ impl KvCache {
     ///
     /// Panics if `layer_idx >= n_layers`; `forward` checks the shape first.
     pub(crate) fn layer(&mut self, layer_idx: usize) -> LayerKv<'_> {
-        LayerKv { slots: &mut self.layers[layer_idx], k_dim: self.k_dim, v_dim: self.v_dim }
+        LayerKv {
+            slots: &mut self.layers[layer_idx],
+            k_dim: self.k_dim,
+            v_dim: self.v_dim,
+        }
     }
 
     /// Marks `slot` as holding `len` positions after a successful forward pass.
@@ -125,7 +137,10 @@ impl KvCache {
 
     fn check_slot(&self, slot: usize) -> Result<()> {
         if slot >= self.slot_lens.len() {
-            return Err(Error::SlotOutOfRange { slot, n_slots: self.slot_lens.len() });
+            return Err(Error::SlotOutOfRange {
+                slot,
+                n_slots: self.slot_lens.len(),
+            });
         }
         Ok(())
     }
@@ -209,7 +224,12 @@ mod tests {
             n_vocab: 10,
             max_seq_len: 32,
             norm_eps: 1e-5,
-            rope: RopeSpec { theta: 10000.0, rot_dim: 4, pairing: RopePairing::Neox, scaling: RopeScaling::None },
+            rope: RopeSpec {
+                theta: 10000.0,
+                rot_dim: 4,
+                pairing: RopePairing::Neox,
+                scaling: RopeScaling::None,
+            },
             sliding_window: None,
             attn_logit_softcap: None,
             final_logit_softcap: None,
@@ -233,10 +253,23 @@ mod tests {
         assert_eq!(kv.slot_len(1), 1);
         kv.layer(1).write(1, 1, &[9.0; 4], &[8.0; 4]);
         assert_eq!(kv.layer(1).seq(1, 2).value(1), &[8.0; 4]);
-        assert!(matches!(kv.truncate_slot(1, 5), Err(Error::TruncateBeyondLen { len: 1, new_len: 5, .. })));
+        assert!(matches!(
+            kv.truncate_slot(1, 5),
+            Err(Error::TruncateBeyondLen {
+                len: 1,
+                new_len: 5,
+                ..
+            })
+        ));
         kv.clear_slot(1).expect("slot exists");
         assert_eq!(kv.slot_len(1), 0);
-        assert!(matches!(kv.clear_slot(2), Err(Error::SlotOutOfRange { slot: 2, n_slots: 2 })));
+        assert!(matches!(
+            kv.clear_slot(2),
+            Err(Error::SlotOutOfRange {
+                slot: 2,
+                n_slots: 2
+            })
+        ));
     }
 
     /// A cache for another shape is refused by name.
@@ -244,7 +277,17 @@ mod tests {
     fn shape_mismatch_is_named() {
         let hp = tiny_hparams();
         let kv = KvCache::new(&hp, 1, 8);
-        let other = HParams { n_kv_heads: 2, ..hp };
-        assert!(matches!(kv.check_shape(&other), Err(Error::KvMismatch { field: "k_dim", cache: 4, model: 8 })));
+        let other = HParams {
+            n_kv_heads: 2,
+            ..hp
+        };
+        assert!(matches!(
+            kv.check_shape(&other),
+            Err(Error::KvMismatch {
+                field: "k_dim",
+                cache: 4,
+                model: 8
+            })
+        ));
     }
 }

@@ -26,7 +26,9 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("arch", &self.spec().arch).finish_non_exhaustive()
+        f.debug_struct("Model")
+            .field("arch", &self.spec().arch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,11 @@ impl Model {
     /// A KV cache shaped for this model with `n_slots` sequences of up to `max_seq_len`
     /// positions (capped at the model's context).
     pub fn new_kv_cache(&self, n_slots: usize, max_seq_len: usize) -> KvCache {
-        KvCache::new(&self.spec().hparams, n_slots, max_seq_len.min(self.max_seq_len()))
+        KvCache::new(
+            &self.spec().hparams,
+            n_slots,
+            max_seq_len.min(self.max_seq_len()),
+        )
     }
 
     /// Runs `batch`, appending its keys and values to `kv`, and returns the logits of
@@ -73,11 +79,17 @@ impl Model {
         let hp = &self.spec().hparams;
         kv.check_shape(hp)?;
         batch.validate(hp.n_vocab, hp.max_seq_len, kv)?;
-        let ctx = Ctx { cpu, file: &self.file };
+        let ctx = Ctx {
+            cpu,
+            file: &self.file,
+        };
         let data = self.arch.forward(&ctx, batch, kv)?;
         for (&slot, &pos) in batch.seq_slots.iter().zip(&batch.positions) {
             kv.set_slot_len(slot, pos as usize + 1);
         }
-        Ok(Logits { n_vocab: hp.n_vocab, data })
+        Ok(Logits {
+            n_vocab: hp.n_vocab,
+            data,
+        })
     }
 }

@@ -30,7 +30,10 @@ pub(crate) fn lookup(arch: &str) -> Result<(TensorTable, Builder)> {
         .iter()
         .find(|(name, _, _)| *name == arch)
         .map(|(_, table, build)| (*table, *build))
-        .ok_or_else(|| Error::UnknownArchitecture { arch: arch.to_string(), supported: supported_architectures() })
+        .ok_or_else(|| Error::UnknownArchitecture {
+            arch: arch.to_string(),
+            supported: supported_architectures(),
+        })
 }
 
 #[cfg(test)]

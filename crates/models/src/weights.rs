@@ -69,9 +69,11 @@ impl Role {
         let v_dim = hp.n_kv_heads * hp.head_dim_v;
         let dims: &[usize] = match self {
             Role::TokenEmbd | Role::Output => &[hp.d_model, hp.n_vocab],
-            Role::OutputNorm | Role::AttnNorm | Role::AttnPostNorm | Role::FfnNorm | Role::FfnPostNorm => {
-                &[hp.d_model]
-            }
+            Role::OutputNorm
+            | Role::AttnNorm
+            | Role::AttnPostNorm
+            | Role::FfnNorm
+            | Role::FfnPostNorm => &[hp.d_model],
             Role::RopeFreqs => &[hp.rope.rot_dim / 2],
             Role::AttnQ => &[hp.d_model, q_dim],
             Role::AttnK => &[hp.d_model, k_dim],
@@ -130,10 +132,16 @@ impl<'a> Loader<'a> {
     /// The tensor of `role` with its shape checked, or `None` when the file lacks it.
     fn find(&self, role: Role, layer_idx: Option<usize>) -> Result<Option<&'a TensorInfo>> {
         let name = self.name(role, layer_idx);
-        let Some(info) = self.spec().tensor(&name) else { return Ok(None) };
+        let Some(info) = self.spec().tensor(&name) else {
+            return Ok(None);
+        };
         let expected = role.expected_dims(self.hparams());
         if info.dims != expected {
-            return Err(Error::ShapeMismatch { name, expected, got: info.dims.clone() });
+            return Err(Error::ShapeMismatch {
+                name,
+                expected,
+                got: info.dims.clone(),
+            });
         }
         Ok(Some(info))
     }
@@ -141,13 +149,17 @@ impl<'a> Loader<'a> {
     /// Like `find`, but a missing tensor is an error.
     fn require(&self, role: Role, layer_idx: Option<usize>) -> Result<&'a TensorInfo> {
         self.find(role, layer_idx)?
-            .ok_or_else(|| Error::MissingTensor { name: self.name(role, layer_idx) })
+            .ok_or_else(|| Error::MissingTensor {
+                name: self.name(role, layer_idx),
+            })
     }
 
     /// The values of a 1-D tensor (norm weight, bias, frequency factors) as f32, or `None`
     /// when the file lacks it.
     pub fn vector(&self, role: Role, layer_idx: Option<usize>) -> Result<Option<Vec<f32>>> {
-        let Some(info) = self.find(role, layer_idx)? else { return Ok(None) };
+        let Some(info) = self.find(role, layer_idx)? else {
+            return Ok(None);
+        };
         if info.dtype.is_quantized() {
             return Err(Error::UnsupportedDType {
                 name: info.name.clone(),
@@ -155,8 +167,12 @@ impl<'a> Loader<'a> {
                 reason: "vectors (norms, biases) must be f32, f16 or bf16",
             });
         }
-        let values = to_f32_vec(info.dtype, self.file.tensor_bytes(info))
-            .map_err(|source| Error::Dequantize { name: info.name.clone(), source })?;
+        let values = to_f32_vec(info.dtype, self.file.tensor_bytes(info)).map_err(|source| {
+            Error::Dequantize {
+                name: info.name.clone(),
+                source,
+            }
+        })?;
         Ok(Some(values))
     }
 
@@ -165,17 +181,31 @@ impl<'a> Loader<'a> {
     pub fn norm(&self, role: Role, layer_idx: Option<usize>) -> Result<RmsNorm> {
         let weight = self
             .vector(role, layer_idx)?
-            .ok_or_else(|| Error::MissingTensor { name: self.name(role, layer_idx) })?;
-        Ok(RmsNorm::new(weight, self.spec().norm_weight_offset, self.hparams().norm_eps))
+            .ok_or_else(|| Error::MissingTensor {
+                name: self.name(role, layer_idx),
+            })?;
+        Ok(RmsNorm::new(
+            weight,
+            self.spec().norm_weight_offset,
+            self.hparams().norm_eps,
+        ))
     }
 
     /// The projection of `role` (required), with the bias of `bias` when that is given
     /// (required too: an architecture with biases has them in every layer).
-    pub fn linear(&self, role: Role, layer_idx: Option<usize>, bias: Option<Role>) -> Result<Linear> {
+    pub fn linear(
+        &self,
+        role: Role,
+        layer_idx: Option<usize>,
+        bias: Option<Role>,
+    ) -> Result<Linear> {
         let info = self.require(role, layer_idx)?;
         let bias = match bias {
             Some(b) => Some(
-                self.vector(b, layer_idx)?.ok_or_else(|| Error::MissingTensor { name: self.name(b, layer_idx) })?,
+                self.vector(b, layer_idx)?
+                    .ok_or_else(|| Error::MissingTensor {
+                        name: self.name(b, layer_idx),
+                    })?,
             ),
             None => None,
         };
@@ -184,21 +214,27 @@ impl<'a> Loader<'a> {
 
     /// The projection of `role`, or `None` when the file lacks it (a tied LM head).
     pub fn linear_opt(&self, role: Role) -> Result<Option<Linear>> {
-        self.find(role, None)?.map(|info| matrix(info, None)).transpose()
+        self.find(role, None)?
+            .map(|info| matrix(info, None))
+            .transpose()
     }
 
     /// The token embedding table, output scaled by `scale`.
     pub fn embedding(&self, scale: f32) -> Result<Embedding> {
         let info = self.require(Role::TokenEmbd, None)?;
         let d_model = self.hparams().d_model;
-        if d_model % info.dtype.block_len() != 0 || !Cpu::supports(info.dtype) {
+        if !d_model.is_multiple_of(info.dtype.block_len()) || !Cpu::supports(info.dtype) {
             return Err(Error::UnsupportedDType {
                 name: info.name.clone(),
                 dtype: info.dtype,
                 reason: "embedding rows must be whole blocks of a weight format",
             });
         }
-        Ok(Embedding { info: info.clone(), d_model, scale })
+        Ok(Embedding {
+            info: info.clone(),
+            d_model,
+            scale,
+        })
     }
 
     /// The embedding matrix used as the LM head (tied embeddings).
@@ -217,12 +253,17 @@ fn matrix(info: &TensorInfo, bias: Option<Vec<f32>>) -> Result<Linear> {
             reason: "the CPU backend has no matmul kernel for it",
         });
     }
-    if n_in % info.dtype.block_len() != 0 {
+    if !n_in.is_multiple_of(info.dtype.block_len()) {
         return Err(Error::UnsupportedDType {
             name: info.name.clone(),
             dtype: info.dtype,
             reason: "rows must be a whole number of blocks",
         });
     }
-    Ok(Linear { info: info.clone(), n_in, n_out, bias })
+    Ok(Linear {
+        info: info.clone(),
+        n_in,
+        n_out,
+        bias,
+    })
 }

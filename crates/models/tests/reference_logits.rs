@@ -5,7 +5,16 @@
 //! Tolerances are relative to the largest reference logit of the variant:
 //! - F32 sources (safetensors, GGUF F32): `TOL_F32`. The measured worst case is printed
 //!   by each test (`cargo test -p skiff-models --test reference_logits -- --nocapture`).
-//! - GGUF Q8_0: `TOL_Q8_0`; weights and activations both round to 8 bits, as in llama.cpp.
+//! - GGUF Q8_0 against transformers: `TOL_Q8_0`, the quantization error itself (weights and
+//!   activations both round to 8 bits, as in llama.cpp; measured up to 5.4e-2 on these
+//!   random-weight models, which amplify it more than trained ones).
+//! - GGUF Q8_0 against llama.cpp on the same file (`llamacpp_q8_0`, from
+//!   `tools/reference/dump_llamacpp_logits.py`): `TOL_Q8_0_LLAMACPP`, since both quantize
+//!   activations the same way (measured 1.2e-7; the margin allows a rare rounding flip of an
+//!   activation quant when another ISA sums in another order). Gemma 3 gets `TOL_Q8_0_LLAMACPP_GELU`:
+//!   ggml evaluates GELU through an f16 lookup table (`GGML_GELU_FP16`), a 2e-3 difference
+//!   even at F32 that flips some activation roundings at Q8_0 (measured 2.0e-2; llama.cpp
+//!   and skiff are then equally far from transformers).
 
 mod common;
 
@@ -14,24 +23,41 @@ use skiff_backend_cpu::Cpu;
 
 /// Max |ours - reference| / max |reference| for F32 weights.
 const TOL_F32: f32 = 1e-4;
-/// Max |ours - reference| / max |reference| for Q8_0 weights.
-const TOL_Q8_0: f32 = 3e-2;
+/// Max |ours - reference| / max |reference| for Q8_0 weights against float32 transformers.
+const TOL_Q8_0: f32 = 8e-2;
+/// Max |ours - llama.cpp| / max |llama.cpp| on the same Q8_0 file.
+const TOL_Q8_0_LLAMACPP: f32 = 1e-3;
+/// The same for a GELU model (see the module docs).
+const TOL_Q8_0_LLAMACPP_GELU: f32 = 4e-2;
 
 /// Runs every reference sequence through `family`'s `source` and compares with `variant`.
 fn check(family: &str, source: &str, variant: &str, tol: f32) {
     let reference = Reference::load(family);
     let model = load(family, source);
-    assert_eq!(model.n_vocab(), reference.n_vocab, "{family}/{source}: n_vocab");
+    assert_eq!(
+        model.n_vocab(),
+        reference.n_vocab,
+        "{family}/{source}: n_vocab"
+    );
     let cpu = Cpu::new(2);
     let want_all = &reference.variants[variant];
     for ((name, tokens), want) in reference.sequences.iter().zip(want_all) {
         let got = run_prompt(&model, &cpu, tokens);
         let scale = max_abs(want);
         let rel = max_abs_diff(&got, want) / scale;
-        println!("{family}/{source} vs {variant} [{name}]: max rel diff {rel:.3e} (max |logit| {scale:.3})");
-        assert!(rel <= tol, "{family}/{source} [{name}]: max rel diff {rel:.3e} > {tol:.1e}");
+        println!(
+            "{family}/{source} vs {variant} [{name}]: max rel diff {rel:.3e} (max |logit| {scale:.3})"
+        );
+        assert!(
+            rel <= tol,
+            "{family}/{source} [{name}]: max rel diff {rel:.3e} > {tol:.1e}"
+        );
         if tol == TOL_F32 {
-            assert_eq!(argmax_rows(&got, model.n_vocab()), argmax_rows(want, model.n_vocab()), "{family}/{source}");
+            assert_eq!(
+                argmax_rows(&got, model.n_vocab()),
+                argmax_rows(want, model.n_vocab()),
+                "{family}/{source}"
+            );
         }
     }
 }
@@ -49,6 +75,7 @@ fn llama_gguf_f32() {
 #[test]
 fn llama_gguf_q8_0() {
     check("llama", "q8_0.gguf", "hf", TOL_Q8_0);
+    check("llama", "q8_0.gguf", "llamacpp_q8_0", TOL_Q8_0_LLAMACPP);
 }
 
 /// Safetensors keep Mistral's sliding window; the reference applies it too.
@@ -66,6 +93,7 @@ fn mistral_gguf_f32() {
 #[test]
 fn mistral_gguf_q8_0() {
     check("mistral", "q8_0.gguf", "hf_no_window", TOL_Q8_0);
+    check("mistral", "q8_0.gguf", "llamacpp_q8_0", TOL_Q8_0_LLAMACPP);
 }
 
 #[test]
@@ -81,6 +109,7 @@ fn qwen2_gguf_f32() {
 #[test]
 fn qwen2_gguf_q8_0() {
     check("qwen2", "q8_0.gguf", "hf", TOL_Q8_0);
+    check("qwen2", "q8_0.gguf", "llamacpp_q8_0", TOL_Q8_0_LLAMACPP);
 }
 
 #[test]
@@ -96,6 +125,7 @@ fn qwen3_gguf_f32() {
 #[test]
 fn qwen3_gguf_q8_0() {
     check("qwen3", "q8_0.gguf", "hf", TOL_Q8_0);
+    check("qwen3", "q8_0.gguf", "llamacpp_q8_0", TOL_Q8_0_LLAMACPP);
 }
 
 #[test]
@@ -111,4 +141,10 @@ fn gemma3_gguf_f32() {
 #[test]
 fn gemma3_gguf_q8_0() {
     check("gemma3", "q8_0.gguf", "hf", TOL_Q8_0);
+    check(
+        "gemma3",
+        "q8_0.gguf",
+        "llamacpp_q8_0",
+        TOL_Q8_0_LLAMACPP_GELU,
+    );
 }

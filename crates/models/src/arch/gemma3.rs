@@ -123,18 +123,32 @@ pub(crate) fn build(loader: &Loader<'_>) -> Result<Box<dyn Architecture>> {
         Some(output) => output,
         None => loader.tied_output()?,
     };
-    let local_theta =
-        meta_number(spec, &format!("{}.rope.freq_base_swa", spec.arch)).map_or(DEFAULT_LOCAL_THETA, |v| v as f32);
-    let local_rope = RopeSpec { theta: local_theta, scaling: RopeScaling::None, ..hp.rope.clone() };
+    let local_theta = meta_number(spec, &format!("{}.rope.freq_base_swa", spec.arch))
+        .map_or(DEFAULT_LOCAL_THETA, |v| v as f32);
+    let local_rope = RopeSpec {
+        theta: local_theta,
+        scaling: RopeScaling::None,
+        ..hp.rope.clone()
+    };
     let scale = attn_scale(spec);
     Ok(Box::new(Gemma3 {
         embd: loader.embedding((hp.d_model as f32).sqrt())?,
         layers,
         rope_local: Rope::new(&local_rope, hp.head_dim, None)?,
         rope_global: Rope::new(&hp.rope, hp.head_dim, None)?,
-        attn_local: AttnParams { scale, ..attn_params(hp, Some(window(hp)?)) },
-        attn_global: AttnParams { scale, ..attn_params(hp, None) },
-        head: LmHead { norm: loader.norm(Role::OutputNorm, None)?, output, softcap: hp.final_logit_softcap },
+        attn_local: AttnParams {
+            scale,
+            ..attn_params(hp, Some(window(hp)?))
+        },
+        attn_global: AttnParams {
+            scale,
+            ..attn_params(hp, None)
+        },
+        head: LmHead {
+            norm: loader.norm(Role::OutputNorm, None)?,
+            output,
+            softcap: hp.final_logit_softcap,
+        },
     }))
 }
 
@@ -144,13 +158,24 @@ fn local_layers(spec: &ModelSpec) -> Result<Vec<bool>> {
     let n_layers = spec.hparams.n_layers;
     let key = format!("{}.attention.sliding_window_pattern", spec.arch);
     if let Some(MetaValue::Array(flags)) = spec.metadata.get(&key) {
-        let flags: Option<Vec<bool>> =
-            flags.iter().map(|f| if let MetaValue::Bool(b) = f { Some(*b) } else { None }).collect();
+        let flags: Option<Vec<bool>> = flags
+            .iter()
+            .map(|f| {
+                if let MetaValue::Bool(b) = f {
+                    Some(*b)
+                } else {
+                    None
+                }
+            })
+            .collect();
         return match flags {
             Some(flags) if flags.len() == n_layers => Ok(flags),
             _ => Err(Error::BadHParam {
                 field: "attention.sliding_window_pattern",
-                value: format!("array of {} values", spec.metadata.get(&key).map_or(0, array_len)),
+                value: format!(
+                    "array of {} values",
+                    spec.metadata.get(&key).map_or(0, array_len)
+                ),
                 reason: "must hold one bool per layer",
             }),
         };
@@ -170,7 +195,11 @@ fn local_layers(spec: &ModelSpec) -> Result<Vec<bool>> {
 }
 
 fn array_len(v: &MetaValue) -> usize {
-    if let MetaValue::Array(a) = v { a.len() } else { 1 }
+    if let MetaValue::Array(a) = v {
+        a.len()
+    } else {
+        1
+    }
 }
 
 /// The window of local layers, which Gemma 3 requires.
@@ -192,11 +221,18 @@ fn attn_scale(spec: &ModelSpec) -> f32 {
     if let Some(scale) = meta_number(spec, &format!("{}.attention.scale", spec.arch)) {
         return scale as f32;
     }
-    if let Some(scalar) = meta_number(spec, &format!("{}.attention.query_pre_attn_scalar", spec.arch)) {
+    if let Some(scalar) = meta_number(
+        spec,
+        &format!("{}.attention.query_pre_attn_scalar", spec.arch),
+    ) {
         return (1.0 / scalar.sqrt()) as f32;
     }
     let is_27b = hp.n_layers == 62;
-    let scalar = if is_27b { hp.d_model / hp.n_heads } else { hp.head_dim };
+    let scalar = if is_27b {
+        hp.d_model / hp.n_heads
+    } else {
+        hp.head_dim
+    };
     1.0 / (scalar as f32).sqrt()
 }
 
@@ -222,7 +258,11 @@ impl Architecture for Gemma3 {
             tap(&q, "Qcur_normed", Some(layer_idx));
             rope.apply(&mut q, n_heads, &batch.positions);
             rope.apply(&mut k, n_kv_heads, &batch.positions);
-            let qkv = Qkv { q: &q, k: &k, v: &v };
+            let qkv = Qkv {
+                q: &q,
+                k: &k,
+                v: &v,
+            };
             let a = attention(ctx.cpu, attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
             let mut o = l.wo.forward(ctx, &a, n_tokens)?;
             l.post_attn_norm.forward_inplace(&mut o);

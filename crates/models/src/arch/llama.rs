@@ -97,7 +97,11 @@ pub(crate) fn build(loader: &Loader<'_>) -> Result<Box<dyn Architecture>> {
         layers,
         rope: Rope::new(&hp.rope, hp.head_dim, freq_factors.as_deref())?,
         attn: attn_params(hp, hp.sliding_window),
-        head: LmHead { norm: loader.norm(Role::OutputNorm, None)?, output, softcap: hp.final_logit_softcap },
+        head: LmHead {
+            norm: loader.norm(Role::OutputNorm, None)?,
+            output,
+            softcap: hp.final_logit_softcap,
+        },
     }))
 }
 
@@ -115,7 +119,11 @@ impl Architecture for Llama {
             let v = l.wv.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim_v]
             self.rope.apply(&mut q, n_heads, &batch.positions);
             self.rope.apply(&mut k, n_kv_heads, &batch.positions);
-            let qkv = Qkv { q: &q, k: &k, v: &v };
+            let qkv = Qkv {
+                q: &q,
+                k: &k,
+                v: &v,
+            };
             let a = attention(ctx.cpu, &self.attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
             let o = l.wo.forward(ctx, &a, n_tokens)?;
             tap(&o, "attn_out", Some(layer_idx));

@@ -50,11 +50,20 @@ pub struct Qkv<'a> {
 
 /// Appends the batch's keys and values to `kv` and returns the attention output,
 /// `[n_tokens, n_heads * head_dim_v]`.
-pub fn attention(cpu: &Cpu, p: &AttnParams, qkv: Qkv<'_>, mut kv: LayerKv<'_>, batch: &Batch) -> Vec<f32> {
+pub fn attention(
+    cpu: &Cpu,
+    p: &AttnParams,
+    qkv: Qkv<'_>,
+    mut kv: LayerKv<'_>,
+    batch: &Batch,
+) -> Vec<f32> {
     let k_dim = p.n_kv_heads * p.head_dim;
     let v_dim = p.n_kv_heads * p.head_dim_v;
     for (t, (&slot, &pos)) in batch.seq_slots.iter().zip(&batch.positions).enumerate() {
-        let (k, v) = (&qkv.k[t * k_dim..(t + 1) * k_dim], &qkv.v[t * v_dim..(t + 1) * v_dim]);
+        let (k, v) = (
+            &qkv.k[t * k_dim..(t + 1) * k_dim],
+            &qkv.v[t * v_dim..(t + 1) * v_dim],
+        );
         kv.write(slot, pos as usize, k, v);
     }
     let kv = &kv;
@@ -68,7 +77,9 @@ pub fn attention(cpu: &Cpu, p: &AttnParams, qkv: Qkv<'_>, mut kv: LayerKv<'_>, b
         let pos = batch.positions[t] as usize;
         let seq = kv.seq(batch.seq_slots[t], pos + 1);
         let q = &qkv.q[(t * p.n_heads + head) * p.head_dim..][..p.head_dim];
-        let mut dst = chunks[task].lock().expect("each chunk is locked by one task only");
+        let mut dst = chunks[task]
+            .lock()
+            .expect("each chunk is locked by one task only");
         attend_one(p, q, seq, pos, head / group, &mut dst);
     });
     drop(chunks);
@@ -76,7 +87,14 @@ pub fn attention(cpu: &Cpu, p: &AttnParams, qkv: Qkv<'_>, mut kv: LayerKv<'_>, b
 }
 
 /// One query head of the token at `pos` against KV head `kv_head` of `seq`.
-fn attend_one(p: &AttnParams, q: &[f32], seq: SeqKv<'_>, pos: usize, kv_head: usize, dst: &mut [f32]) {
+fn attend_one(
+    p: &AttnParams,
+    q: &[f32],
+    seq: SeqKv<'_>,
+    pos: usize,
+    kv_head: usize,
+    dst: &mut [f32],
+) {
     let first = match p.window {
         Some(w) => (pos + 1).saturating_sub(w),
         None => 0,

@@ -23,21 +23,27 @@ impl Embedding {
     pub fn forward(&self, ctx: &Ctx<'_>, tokens: &[u32]) -> Result<Vec<f32>> {
         let data = ctx.file.tensor_bytes(&self.info);
         let (name, dtype) = (&self.info.name, self.info.dtype);
-        let row_bytes = dtype.bytes_for(self.d_model as u64).ok_or(Error::UnsupportedDType {
-            name: name.clone(),
-            dtype,
-            reason: "d_model must be a whole number of blocks",
-        })? as usize;
+        let row_bytes = dtype
+            .bytes_for(self.d_model as u64)
+            .ok_or(Error::UnsupportedDType {
+                name: name.clone(),
+                dtype,
+                reason: "d_model must be a whole number of blocks",
+            })? as usize;
         let mut x = vec![0.0f32; tokens.len() * self.d_model];
         for (token_idx, (row, &token)) in x.chunks_exact_mut(self.d_model).zip(tokens).enumerate() {
             let start = token as usize * row_bytes;
-            let src = data.get(start..start + row_bytes).ok_or(Error::TokenOutOfRange {
-                token_idx,
-                token,
-                n_vocab: data.len() / row_bytes,
+            let src = data
+                .get(start..start + row_bytes)
+                .ok_or(Error::TokenOutOfRange {
+                    token_idx,
+                    token,
+                    n_vocab: data.len() / row_bytes,
+                })?;
+            dequantize(dtype, src, row).map_err(|source| Error::Dequantize {
+                name: name.clone(),
+                source,
             })?;
-            dequantize(dtype, src, row)
-                .map_err(|source| Error::Dequantize { name: name.clone(), source })?;
             if self.scale != 1.0 {
                 row.iter_mut().for_each(|v| *v *= self.scale);
             }

@@ -27,7 +27,12 @@ impl Linear {
     /// `x` is `[n_tokens, n_in]`; returns `[n_tokens, n_out]`.
     pub fn forward(&self, ctx: &Ctx<'_>, x: &[f32], n_tokens: usize) -> Result<Vec<f32>> {
         let data = ctx.file.tensor_bytes(&self.info);
-        let weight = Weight { dtype: self.info.dtype, data, n_out: self.n_out, n_in: self.n_in };
+        let weight = Weight {
+            dtype: self.info.dtype,
+            data,
+            n_out: self.n_out,
+            n_in: self.n_in,
+        };
         let mut y = vec![0.0f32; n_tokens * self.n_out];
         ctx.cpu.matmul(&weight, x, n_tokens, &mut y)?;
         if let Some(bias) = &self.bias {

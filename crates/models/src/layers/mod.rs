@@ -13,7 +13,6 @@ pub mod rope;
 use skiff_backend_cpu::Cpu;
 use skiff_formats::ModelFile;
 
-
 /// What a forward pass computes with: the CPU backend and the open model file whose
 /// tensor bytes the layers' weights refer to.
 #[derive(Clone, Copy)]

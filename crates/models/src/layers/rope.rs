@@ -40,7 +40,7 @@ impl Rope {
     /// GGUF `rope_freqs.weight` tensor (`[rot_dim / 2]`, Llama 3.1 scaling), if present.
     pub fn new(spec: &RopeSpec, head_dim: usize, freq_factors: Option<&[f32]>) -> Result<Rope> {
         let rot_dim = spec.rot_dim;
-        if rot_dim == 0 || rot_dim % 2 != 0 || rot_dim > head_dim {
+        if rot_dim == 0 || !rot_dim.is_multiple_of(2) || rot_dim > head_dim {
             return Err(Error::BadHParam {
                 field: "rope.dimension_count",
                 value: rot_dim.to_string(),
@@ -56,8 +56,9 @@ impl Rope {
         }
         let n_pairs = rot_dim / 2;
         let theta = f64::from(spec.theta);
-        let mut inv_freq: Vec<f64> =
-            (0..n_pairs).map(|i| theta.powf(-2.0 * i as f64 / rot_dim as f64)).collect();
+        let mut inv_freq: Vec<f64> = (0..n_pairs)
+            .map(|i| theta.powf(-2.0 * i as f64 / rot_dim as f64))
+            .collect();
         let mut mscale = 1.0;
         match spec.scaling {
             RopeScaling::None => {}
@@ -65,7 +66,12 @@ impl Rope {
                 let factor = positive_factor(factor)?;
                 inv_freq.iter_mut().for_each(|f| *f /= factor);
             }
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_seq_len } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_seq_len,
+            } => {
                 let factor = positive_factor(factor)?;
                 let rule = Llama3Rule {
                     factor,
@@ -75,9 +81,15 @@ impl Rope {
                 };
                 inv_freq.iter_mut().for_each(|f| *f = rule.apply(*f));
             }
-            RopeScaling::Yarn { factor, original_max_seq_len, beta_fast, beta_slow } => {
+            RopeScaling::Yarn {
+                factor,
+                original_max_seq_len,
+                beta_fast,
+                beta_slow,
+            } => {
                 let factor = positive_factor(factor)?;
-                let corr = yarn_corr_dims(rot_dim, original_max_seq_len, theta, [beta_fast, beta_slow]);
+                let corr =
+                    yarn_corr_dims(rot_dim, original_max_seq_len, theta, [beta_fast, beta_slow]);
                 for (i, f) in inv_freq.iter_mut().enumerate() {
                     let y = (i as f64 - corr[0]) / (corr[1] - corr[0]).max(0.001);
                     let extrap_mix = 1.0 - y.clamp(0.0, 1.0);
@@ -94,9 +106,18 @@ impl Rope {
                     reason: "must hold rot_dim / 2 factors",
                 });
             }
-            inv_freq.iter_mut().zip(factors).for_each(|(f, &ff)| *f /= f64::from(ff));
+            inv_freq
+                .iter_mut()
+                .zip(factors)
+                .for_each(|(f, &ff)| *f /= f64::from(ff));
         }
-        Ok(Rope { pairing: spec.pairing, rot_dim, head_dim, inv_freq, mscale })
+        Ok(Rope {
+            pairing: spec.pairing,
+            rot_dim,
+            head_dim,
+            inv_freq,
+            mscale,
+        })
     }
 
     /// Rotates every head of `x` (`[n_tokens, n_heads * head_dim]`) in place, token `t`
@@ -168,7 +189,8 @@ impl Llama3Rule {
 /// `dims[1]` interpolate (llama.cpp `ggml_rope_yarn_corr_dims`).
 fn yarn_corr_dims(rot_dim: usize, n_ctx_orig: usize, theta: f64, betas: [f32; 2]) -> [f64; 2] {
     let corr_dim = |beta: f32| {
-        rot_dim as f64 * (n_ctx_orig as f64 / (f64::from(beta) * 2.0 * PI)).ln() / (2.0 * theta.ln())
+        rot_dim as f64 * (n_ctx_orig as f64 / (f64::from(beta) * 2.0 * PI)).ln()
+            / (2.0 * theta.ln())
     };
     let start = corr_dim(betas[0]).floor().max(0.0);
     let end = corr_dim(betas[1]).ceil().min(rot_dim as f64 - 1.0);
@@ -180,7 +202,12 @@ mod tests {
     use super::*;
 
     fn spec(pairing: RopePairing, rot_dim: usize, scaling: RopeScaling) -> RopeSpec {
-        RopeSpec { theta: 100.0, rot_dim, pairing, scaling }
+        RopeSpec {
+            theta: 100.0,
+            rot_dim,
+            pairing,
+            scaling,
+        }
     }
 
     /// Interleaved rotates (0,1),(2,3); NeoX rotates (0,2),(1,3); dims past rot_dim stay.
@@ -218,12 +245,17 @@ mod tests {
     #[test]
     fn linear_scaling_divides_positions() {
         let x0: Vec<f32> = (0..8).map(|i| i as f32 - 3.5).collect();
-        let plain = Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, None).expect("valid");
+        let plain =
+            Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, None).expect("valid");
         let mut x = x0.clone();
         plain.apply(&mut x, 1, &[0]);
         assert_eq!(x, x0);
-        let linear =
-            Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::Linear { factor: 4.0 }), 8, None).expect("valid");
+        let linear = Rope::new(
+            &spec(RopePairing::Neox, 8, RopeScaling::Linear { factor: 4.0 }),
+            8,
+            None,
+        )
+        .expect("valid");
         let (mut a, mut b) = (x0.clone(), x0.clone());
         linear.apply(&mut a, 1, &[8]);
         plain.apply(&mut b, 1, &[2]);
@@ -236,9 +268,14 @@ mod tests {
     /// frequencies and divides the lowest by `factor`.
     #[test]
     fn per_pair_factors() {
-        let base = Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, None).expect("valid");
-        let ff = Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, Some(&[1.0, 2.0, 4.0, 8.0]))
-            .expect("valid");
+        let base =
+            Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, None).expect("valid");
+        let ff = Rope::new(
+            &spec(RopePairing::Neox, 8, RopeScaling::None),
+            8,
+            Some(&[1.0, 2.0, 4.0, 8.0]),
+        )
+        .expect("valid");
         for i in 0..4 {
             assert!((ff.inv_freq[i] * f64::from(1u32 << i) - base.inv_freq[i]).abs() < 1e-12);
         }
@@ -252,16 +289,29 @@ mod tests {
         assert_eq!(l3.inv_freq[0], base.inv_freq[0]);
         assert!((l3.inv_freq[3] * 8.0 - base.inv_freq[3]).abs() < 1e-12);
         assert!(matches!(
-            Rope::new(&spec(RopePairing::Neox, 8, RopeScaling::None), 8, Some(&[1.0])),
-            Err(Error::BadHParam { field: "rope_freqs.weight", .. })
+            Rope::new(
+                &spec(RopePairing::Neox, 8, RopeScaling::None),
+                8,
+                Some(&[1.0])
+            ),
+            Err(Error::BadHParam {
+                field: "rope_freqs.weight",
+                ..
+            })
         ));
     }
 
     /// YaRN keeps the fastest pairs, interpolates the slowest, and scales magnitudes.
     #[test]
     fn yarn_blends_and_scales() {
-        let scaling = RopeScaling::Yarn { factor: 4.0, original_max_seq_len: 64, beta_fast: 32.0, beta_slow: 1.0 };
-        let base = Rope::new(&spec(RopePairing::Neox, 16, RopeScaling::None), 16, None).expect("valid");
+        let scaling = RopeScaling::Yarn {
+            factor: 4.0,
+            original_max_seq_len: 64,
+            beta_fast: 32.0,
+            beta_slow: 1.0,
+        };
+        let base =
+            Rope::new(&spec(RopePairing::Neox, 16, RopeScaling::None), 16, None).expect("valid");
         let yarn = Rope::new(&spec(RopePairing::Neox, 16, scaling), 16, None).expect("valid");
         assert_eq!(yarn.inv_freq[0], base.inv_freq[0]);
         assert!((yarn.inv_freq[7] * 4.0 - base.inv_freq[7]).abs() < 1e-12);
@@ -272,8 +322,21 @@ mod tests {
     #[test]
     fn bad_rot_dim_is_refused() {
         for rot_dim in [0, 3, 10] {
-            let err = Rope::new(&spec(RopePairing::Neox, rot_dim, RopeScaling::None), 8, None);
-            assert!(matches!(err, Err(Error::BadHParam { field: "rope.dimension_count", .. })), "{rot_dim}");
+            let err = Rope::new(
+                &spec(RopePairing::Neox, rot_dim, RopeScaling::None),
+                8,
+                None,
+            );
+            assert!(
+                matches!(
+                    err,
+                    Err(Error::BadHParam {
+                        field: "rope.dimension_count",
+                        ..
+                    })
+                ),
+                "{rot_dim}"
+            );
         }
     }
 }
