@@ -11,18 +11,19 @@
 //!   `(d * sc) * q - (dmin * m)`. Rust never contracts `a * b + c` into an FMA, so writing the
 //!   expressions in that order is enough.
 //! - `quantize` is **byte-identical** with `gguf.quants.quantize` where that exists (F16, BF16,
-//!   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), and otherwise a line-by-line port of ggml's
-//!   `quantize_row_*_ref` (llama.cpp `ggml/src/ggml-quants.c`), the functions `llama-quantize`
-//!   uses when it has no importance matrix.
+//!   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), and with ggml's C `quantize_row_*_ref` (llama.cpp
+//!   `ggml/src/ggml-quants.c`, the functions `llama-quantize` uses without an importance
+//!   matrix) for every block type, the K-quants, Q8_1 and Q8_K included: a line-by-line port,
+//!   checked against the compiled C (built without FMA contraction).
 //!
 //! NaN and infinity policy:
 //! - F32/F16/BF16/F64 follow IEEE and numpy: NaN stays NaN (payload kept as numpy keeps it),
 //!   ±inf stays ±inf, f32 values beyond f16's range become ±inf in F16.
 //! - Block-quantized and integer targets refuse NaN and ±inf with [`QuantError::NotFinite`]:
 //!   one non-finite value would silently poison the shared scale of its whole block.
-//! - Block formats with f16 scales also refuse inputs above [`MAX_QUANT_INPUT`] in magnitude
-//!   and blocks whose scale does not fit f16 ([`QuantError::ScaleOverflow`]), instead of
-//!   writing an infinite scale as ggml would.
+//! - Block formats with f16 scales also refuse inputs above [`MAX_QUANT_INPUT`] in magnitude,
+//!   and blocks whose f16 fields would overflow ([`QuantError::ScaleOverflow`]: the scale, the
+//!   Q4_1/Q5_1 min, the Q8_1 sum `d·Σq`), instead of writing an infinity as ggml would.
 //! - Dequantizing never fails on values: a block whose stored scale is inf or NaN yields inf
 //!   or NaN outputs, as the reference does.
 
