@@ -1,5 +1,5 @@
-//! AVX2 dot products of Q4_K and Q6_K super-blocks with Q8_K activations (ggml
-//! `ggml_vec_dot_q{4,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
+//! AVX2 dot products of Q4_K, Q5_K and Q6_K super-blocks with Q8_K activations (ggml
+//! `ggml_vec_dot_q{4,5,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
 //!
 //! Each 256-value weight super-block is unpacked once and multiplied with all `R` activation
 //! rows. Offsets (Q4_K's mins, Q6_K's −32) are not applied per value: they are folded in once
@@ -13,6 +13,7 @@ use super::{f16_at, f32_at, hsum_i32x8, load128, load256, with_rows};
 use crate::kernels::check_dot_args;
 
 const Q4K: usize = 144;
+const Q5K: usize = 176;
 const Q6K: usize = 210;
 const Q8K: usize = 292;
 
@@ -48,12 +49,32 @@ fn q4_k_min_sum(mins: __m128i, ab: &[u8]) -> i32 {
     ))
 }
 
+/// The fifth bits of Q5_K sub-block `sb` (bit `sb` of each `qh` byte) as 0 or 16 per byte.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+fn q5_k_high(qh: __m256i, sb: i32) -> __m256i {
+    let bit = _mm256_and_si256(
+        _mm256_srl_epi16(qh, _mm_cvtsi32_si128(sb)),
+        _mm256_set1_epi8(1),
+    );
+    _mm256_slli_epi16::<4>(bit)
+}
+
+/// Q4_K (`Q5 = false`, 144-byte blocks) and Q5_K (`Q5 = true`, 176-byte blocks, `qh[32]` @16
+/// adding a fifth bit): they share scales, mins and the 4-bit part.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q45_k<const R: usize, const Q5: bool>(
+    nb: usize,
+    w: &[u8],
+    acts: &[u8],
+    stride: usize,
+    out: &mut [f32],
+) {
+    let (block, qs_at) = if Q5 { (Q5K, 48) } else { (Q4K, 16) };
     let m4 = _mm256_set1_epi8(0x0F);
     let mut sumf = [0.0f32; R];
     for b in 0..nb {
-        let wb = &w[b * Q4K..][..Q4K];
+        let wb = &w[b * block..][..block];
         let u = q4_k_scales_mins(&wb[4..16]);
         let mins_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
             u[3] as i32,
@@ -64,23 +85,29 @@ fn q4_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
         let sc128 = _mm256_castsi256_si128(mins_scales);
         let scales = _mm256_set_m128i(sc128, sc128);
         let mins = _mm256_extracti128_si256::<1>(mins_scales);
+        let qh = if Q5 {
+            load256(&wb[16..])
+        } else {
+            _mm256_setzero_si256()
+        };
         let mut sumi = [_mm256_setzero_si256(); R];
         for j in 0..4 {
-            let scale_l = _mm256_shuffle_epi8(
-                scales,
-                _mm256_set1_epi16((((4 * j + 1) << 8) | (4 * j)) as i16),
+            let pick = |i: usize| _mm256_set1_epi16((((2 * i + 1) << 8) | (2 * i)) as i16);
+            let (scale_l, scale_h) = (
+                _mm256_shuffle_epi8(scales, pick(2 * j)),
+                _mm256_shuffle_epi8(scales, pick(2 * j + 1)),
             );
-            let scale_h = _mm256_shuffle_epi8(
-                scales,
-                _mm256_set1_epi16((((4 * j + 3) << 8) | (4 * j + 2)) as i16),
-            );
-            let q4bits = load256(&wb[16 + 32 * j..]);
-            let q4l = _mm256_and_si256(q4bits, m4);
-            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4bits), m4);
+            let q4bits = load256(&wb[qs_at + 32 * j..]);
+            let mut ql = _mm256_and_si256(q4bits, m4);
+            let mut qh4 = _mm256_and_si256(_mm256_srli_epi16::<4>(q4bits), m4);
+            if Q5 {
+                ql = _mm256_or_si256(ql, q5_k_high(qh, 2 * j as i32));
+                qh4 = _mm256_or_si256(qh4, q5_k_high(qh, 2 * j as i32 + 1));
+            }
             for r in 0..R {
                 let q8 = &acts[r * stride + b * Q8K + 4 + 64 * j..][..64];
-                let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, load256(q8)));
-                let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, load256(&q8[32..])));
+                let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(ql, load256(q8)));
+                let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(qh4, load256(&q8[32..])));
                 sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
             }
         }
@@ -93,6 +120,16 @@ fn q4_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
         }
     }
     out.copy_from_slice(&sumf);
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    q45_k::<R, false>(nb, w, acts, stride, out);
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    q45_k::<R, true>(nb, w, acts, stride, out);
 }
 
 /// Σ_j scale[j] · bsums[j] over the 16 sub-blocks (i16 × i16 → i32).
@@ -155,4 +192,5 @@ fn q6_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
 }
 
 wrapper!(vec_dot_q4_k_q8_k, q4_k, Q4K, Q8K);
+wrapper!(vec_dot_q5_k_q8_k, q5_k, Q5K, Q8K);
 wrapper!(vec_dot_q6_k_q8_k, q6_k, Q6K, Q8K);
