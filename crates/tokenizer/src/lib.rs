@@ -26,6 +26,6 @@ mod vocab;
 pub use detok::Detokenizer;
 pub use error::{Error, Result};
 pub use hf::MAX_TOKENIZER_JSON_BYTES;
-pub use template::{ChatTemplate, Message, RenderLimits};
+pub use template::{ChatTemplate, MAX_TEMPLATE_BYTES, Message, RenderLimits};
 pub use tokenizer::{MAX_ENCODE_BYTES, Tokenizer};
 pub use vocab::{EOG_TEXTS, TokenClass};

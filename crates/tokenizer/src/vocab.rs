@@ -123,10 +123,10 @@ pub(crate) fn eog_ids(
     ids.sort_unstable();
     ids.dedup();
     for &id in &ids {
-        if let Some(class) = classes.get_mut(id as usize) {
-            if !class.is_special() {
-                *class = TokenClass::Control;
-            }
+        if let Some(class) = classes.get_mut(id as usize)
+            && !class.is_special()
+        {
+            *class = TokenClass::Control;
         }
     }
     ids

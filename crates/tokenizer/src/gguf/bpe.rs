@@ -93,7 +93,7 @@ fn parse_merges(merges: &[String], ids: &HashMap<&str, u32>) -> Result<Vec<(Stri
 mod tests {
     use super::*;
 
-    fn ids<'a>(tokens: &'a [String]) -> HashMap<&'a str, u32> {
+    fn ids(tokens: &[String]) -> HashMap<&str, u32> {
         (0u32..).zip(tokens).map(|(i, t)| (t.as_str(), i)).collect()
     }
 

@@ -97,7 +97,11 @@ pub(crate) fn strftime(fmt: &str, unix_secs: i64) -> Result<String, String> {
         };
         let month = MONTHS[(t.month - 1) as usize];
         let weekday = WEEKDAYS[t.weekday as usize];
-        let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+        let hour12 = if t.hour.is_multiple_of(12) {
+            12
+        } else {
+            t.hour % 12
+        };
         let piece = match d {
             'a' => weekday[..3].to_string(),
             'A' => weekday.to_string(),

@@ -92,11 +92,14 @@ pub struct RenderLimits {
 }
 
 impl Default for RenderLimits {
-    /// Generous for real conversations (thousands of turns, megabytes of tool schemas),
-    /// small enough that a hostile template fails in well under 100 ms.
+    /// Generous for real conversations: Qwen 2.5's, Llama 3.2's and SmolLM2's templates
+    /// reach the 8 MiB output cap (thousands of 2 kB turns, with tool schemas) before
+    /// running out of fuel. Small enough that a hostile template fails in about 100 ms, and
+    /// that fuel (one unit per 64 bytes built) refuses any value over 64 MB before it is
+    /// allocated.
     fn default() -> RenderLimits {
         RenderLimits {
-            fuel: 2_000_000,
+            fuel: 1_000_000,
             max_output_bytes: 8 << 20,
             max_recursion: 64,
             max_range: 100_000,
