@@ -24,7 +24,10 @@ const DTYPES: [DType; 5] = [
     DType::Q6K,
     DType::Q5_0,
 ];
+/// SmolLM2-135M's shapes, and for the K-quants (rows of whole 256-value blocks) Gemma-3-270M's
+/// attn_output and ffn_down, SmolLM2's ffn_down and a large memory-bound one.
 const SHAPES: [(usize, usize); 4] = [(576, 576), (1536, 576), (576, 1536), (49152, 576)];
+const SHAPES_K: [(usize, usize); 4] = [(640, 1024), (640, 2048), (576, 1536), (16384, 1536)];
 const N_TOKENS: [usize; 2] = [1, 32];
 
 /// Random quant bits with small finite f16 scales (the speed does not depend on the values).
@@ -58,7 +61,12 @@ fn bench_matmul(c: &mut Criterion) {
     for kernels in Kernels::all_supported() {
         let cpu = Cpu::with_kernels(n_threads, kernels);
         for dtype in DTYPES {
-            for (n_out, n_in) in SHAPES {
+            let shapes = if dtype.block_len() == 256 {
+                SHAPES_K
+            } else {
+                SHAPES
+            };
+            for (n_out, n_in) in shapes {
                 if kernels.isa == Isa::Scalar && n_out * n_in > 1536 * 576 {
                     continue;
                 }
