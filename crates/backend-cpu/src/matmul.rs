@@ -52,16 +52,24 @@ impl Cpu {
         if n_tokens == 0 || w.n_out == 0 {
             return Ok(());
         }
-        let mut scratch = self.lock_scratch();
-        let acts: &[u8] = match self.kernels.quantize(plan.format) {
-            None => f32_bytes(x),
-            Some(quantize) => {
-                scratch.resize(n_tokens * plan.act_row, 0);
-                self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut scratch);
-                &scratch
-            }
+        let Some(quantize) = self.kernels.quantize(plan.format) else {
+            self.dot_rows(w, &plan, f32_bytes(x), n_tokens, y);
+            return Ok(());
         };
-        self.dot_rows(w, &plan, acts, n_tokens, y);
+        let n_bytes = n_tokens * plan.act_row;
+        if crate::pool::in_job() {
+            // Called from a `parallel_for` item: use a private buffer. Waiting for the shared
+            // scratch here could deadlock against a thread that holds it while it waits to
+            // submit to the pool this job is running on.
+            let mut local = vec![0u8; n_bytes];
+            self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut local);
+            self.dot_rows(w, &plan, &local, n_tokens, y);
+            return Ok(());
+        }
+        let mut scratch = self.lock_scratch();
+        scratch.resize(n_bytes, 0);
+        self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut scratch[..n_bytes]);
+        self.dot_rows(w, &plan, &scratch[..n_bytes], n_tokens, y);
         Ok(())
     }
 

@@ -51,6 +51,11 @@ thread_local! {
     static IN_JOB: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether the calling thread is running a pool job right now.
+pub(crate) fn in_job() -> bool {
+    IN_JOB.get()
+}
+
 /// The persistent pool. Dropping it stops and joins the workers.
 pub(crate) struct Pool {
     shared: Arc<Shared>,

@@ -355,3 +355,77 @@ fn parallel_for_visits_each_index_once() {
         }
     }
 }
+
+/// matmul called from `parallel_for` items while another thread also runs matmuls on the same
+/// `Cpu` neither deadlocks nor changes results.
+#[test]
+fn matmul_inside_parallel_for_and_concurrently() {
+    let (n_out, n_in, n_tokens) = (33, 256, 3);
+    let dtype = DType::Q4K;
+    let mut rng = rng(0xc0c0);
+    let w = random_weight(dtype, n_out, n_in, &mut rng);
+    let x = random_acts(n_tokens * n_in, &mut rng);
+    let weight = Weight {
+        dtype,
+        data: &w,
+        n_out,
+        n_in,
+    };
+    let cpu = Cpu::new(2);
+    let mut want = vec![0.0f32; n_tokens * n_out];
+    cpu.matmul(&weight, &x, n_tokens, &mut want)
+        .expect("shapes");
+    let check = || {
+        let mut y = vec![0.0f32; n_tokens * n_out];
+        cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
+        assert!(
+            y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "result changed"
+        );
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| (0..200).for_each(|_| check()));
+        for _ in 0..20 {
+            cpu.parallel_for(8, &|_| check());
+        }
+    });
+}
+
+/// Batches large enough for activations to be quantized on the pool (≥ 16K values) give the
+/// same bits for 1 and 2 threads and match the per-row scalar reference.
+#[test]
+fn large_batch_parallel_quantization() {
+    let (n_out, n_in, n_tokens) = (9, 2816, 8);
+    for k in Kernels::all_supported() {
+        for dtype in [DType::Q8_0, DType::Q4_1, DType::Q4K] {
+            let seed = 0xb16 + dtype as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let run = |n_threads| {
+                let mut y = vec![0.0f32; n_tokens * n_out];
+                Cpu::with_kernels(n_threads, k)
+                    .matmul(&weight, &x, n_tokens, &mut y)
+                    .expect("shapes");
+                y
+            };
+            let (y1, y2) = (run(1), run(2));
+            assert!(
+                y1.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "isa={} {dtype} seed={seed:#x}",
+                k.isa
+            );
+            let (want, mag) = per_row_reference(dtype, &w, &x, n_out, n_in);
+            for i in 0..y1.len() {
+                let what = format_args!("isa={} {dtype} index={i} seed={seed:#x}", k.isa);
+                assert_close(y1[i], want[i], tol_simd(dtype), mag[i], what);
+            }
+        }
+    }
+}
