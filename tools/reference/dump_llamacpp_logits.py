@@ -61,6 +61,18 @@ def eval_logits(llm, tokens):
     return np.array(llm.scores[: len(tokens)], dtype="<f4")
 
 
+def one_line_token_lists(text, index):
+    """json.dumps(indent=1) with every token list on one line (as make_model_fixtures.py)."""
+    lists = [seq["tokens"] for seq in index["sequences"]]
+    for runs in index.get("greedy", {}).values():
+        lists += [r["prompt"] for r in runs] + [r["tokens"] for r in runs]
+    for depth in range(2, 7):
+        pad = " " * depth
+        for tokens in lists:
+            text = text.replace(json.dumps(tokens, indent=1).replace("\n", "\n" + pad), json.dumps(tokens))
+    return text
+
+
 def fixtures():
     for fam_dir in sorted(p for p in ROOT.iterdir() if (p / "reference.json").is_file()):
         index = json.loads((fam_dir / "reference.json").read_text())
@@ -75,9 +87,7 @@ def fixtures():
             "max_abs_logit": float(np.abs(logits).max()),
             "llama_cpp_python": llama_cpp.__version__,
         }
-        text = json.dumps(index, indent=1)
-        for seq in index["sequences"]:
-            text = text.replace(json.dumps(seq["tokens"], indent=1).replace("\n", "\n   "), json.dumps(seq["tokens"]))
+        text = one_line_token_lists(json.dumps(index, indent=1), index)
         (fam_dir / "reference.json").write_text(text + "\n")
         print(fam_dir.name, logits.shape)
 

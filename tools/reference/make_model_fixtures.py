@@ -45,6 +45,9 @@ SEED = 1234
 # Two sequences: "long" is longer than every sliding window below (8), "short" is not.
 SEQ_LENS = {"long": 20, "short": 7}
 WINDOW = 8
+# Greedy decoding checks: prompts of 4..11 random tokens, 48 new tokens each.
+N_GREEDY_PROMPTS = 8
+N_GREEDY_TOKENS = 48
 
 CORPUS = [
     "the quick brown fox jumps over the lazy dog",
@@ -181,6 +184,31 @@ def sequences():
     return {name: [int(t) for t in rng.integers(3, N_VOCAB, size=n)] for name, n in SEQ_LENS.items()}
 
 
+def greedy_runs(model):
+    """transformers' greedy continuations (full recompute per step) of N_GREEDY_PROMPTS
+    random prompts of 4..11 tokens. A prompt whose path meets a near-tie (top-1/top-2 logit
+    margin below 1e-3, where token equality would be a coin flip) is replaced by the next
+    candidate; the smallest margin kept is recorded."""
+    rng = np.random.default_rng(SEED + 1)
+    runs = []
+    with torch.no_grad():
+        for _ in range(8 * N_GREEDY_PROMPTS):
+            if len(runs) == N_GREEDY_PROMPTS:
+                break
+            prompt = [int(t) for t in rng.integers(3, N_VOCAB, size=4 + len(runs))]
+            ids = list(prompt)
+            min_margin = float("inf")
+            for _ in range(N_GREEDY_TOKENS):
+                logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1]
+                top2 = torch.topk(logits, 2).values
+                min_margin = min(min_margin, float(top2[0] - top2[1]))
+                ids.append(int(torch.argmax(logits)))
+            if min_margin > 1e-3:
+                runs.append({"prompt": prompt, "tokens": ids[len(prompt):], "min_margin": min_margin})
+    assert len(runs) == N_GREEDY_PROMPTS, "too many near-ties"
+    return runs
+
+
 def reference_logits(model, seqs):
     rows = []
     with torch.no_grad():
@@ -205,6 +233,18 @@ def convert(llama_cpp, hf_dir, out_path, outtype):
         sys.exit(f"convert_hf_to_gguf failed for {hf_dir} ({outtype}):\n{done.stderr[-3000:]}")
 
 
+def one_line_token_lists(text, index):
+    """json.dumps(indent=1) with every token list on one line."""
+    lists = [seq["tokens"] for seq in index["sequences"]]
+    for runs in index.get("greedy", {}).values():
+        lists += [r["prompt"] for r in runs] + [r["tokens"] for r in runs]
+    for depth in range(2, 7):
+        pad = " " * depth
+        for tokens in lists:
+            text = text.replace(json.dumps(tokens, indent=1).replace("\n", "\n" + pad), json.dumps(tokens))
+    return text
+
+
 def write_family(root, llama_cpp, family, config, cls):
     fam_dir = root / family
     hf_dir = fam_dir / "hf"
@@ -224,6 +264,7 @@ def write_family(root, llama_cpp, family, config, cls):
     # The folder as written (classic keys) must load back into the very same model.
     reloaded = cls.from_pretrained(hf_dir, attn_implementation="eager", dtype=torch.float32).eval()
     np.testing.assert_array_equal(reference_logits(reloaded, seqs), variants["hf"])
+    greedy = {"hf": greedy_runs(model)}
     if family == "mistral":
         # GGUF's `llama` architecture carries no sliding window (llama.cpp ignores Mistral's),
         # so the GGUF files are checked against the same weights without the window.
@@ -231,6 +272,7 @@ def write_family(root, llama_cpp, family, config, cls):
         for layer in model.model.layers:
             layer.self_attn.sliding_window = None
         variants["hf_no_window"] = reference_logits(model, seqs)
+        greedy["hf_no_window"] = greedy_runs(model)
         assert not np.allclose(variants["hf"], variants["hf_no_window"]), "window must matter"
 
     index = {
@@ -242,14 +284,14 @@ def write_family(root, llama_cpp, family, config, cls):
         "sequences": [{"name": n, "tokens": t} for n, t in seqs.items()],
         "layout": "little-endian f32; per variant, sequences concatenated in order, each [n_tokens, n_vocab]",
         "variants": {},
+        "greedy": greedy,
     }
     for name, logits in variants.items():
         fname = f"reference_{name}.f32"
         logits.tofile(fam_dir / fname)
         index["variants"][name] = {"file": fname, "max_abs_logit": float(np.abs(logits).max())}
     text = json.dumps(index, indent=1)
-    for seq in index["sequences"]:  # keep token lists on one line
-        text = text.replace(json.dumps(seq["tokens"], indent=1).replace("\n", "\n   "), json.dumps(seq["tokens"]))
+    text = one_line_token_lists(text, index)
     (fam_dir / "reference.json").write_text(text + "\n")
 
     for outtype in ["f32", "q8_0"]:

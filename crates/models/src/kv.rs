@@ -208,7 +208,7 @@ impl<'a> SeqKv<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use skiff_formats::{RopePairing, RopeScaling, RopeSpec};
 
