@@ -6,7 +6,8 @@
 //! plus U+FFFD for byte runs that can no longer become valid. A trailing run that may still
 //! be completed is held back until the next token or [`Detokenizer::flush`]. The released
 //! pieces therefore concatenate to exactly `String::from_utf8_lossy` of all bytes, which is
-//! what [`Tokenizer::decode`] returns (for tokenizers that strip no leading space).
+//! what [`Tokenizer::decode`] returns. For tokenizers whose decode drops one leading space
+//! (SentencePiece with a prefix space, like Llama 2), the first released text drops it too.
 
 use crate::error::Result;
 use crate::tokenizer::Tokenizer;
@@ -17,6 +18,8 @@ pub struct Detokenizer<'a> {
     tokenizer: &'a Tokenizer,
     skip_special: bool,
     pending: Vec<u8>,
+    /// Nothing has been released yet and the tokenizer's decode strips one leading space.
+    strip_next_space: bool,
 }
 
 impl<'a> Detokenizer<'a> {
@@ -27,6 +30,7 @@ impl<'a> Detokenizer<'a> {
             tokenizer,
             skip_special,
             pending: Vec::new(),
+            strip_next_space: tokenizer.strips_leading_space(),
         }
     }
 
@@ -37,7 +41,18 @@ impl<'a> Detokenizer<'a> {
             self.pending.extend_from_slice(piece);
         }
         let ready = release(&mut self.pending);
-        Ok((!ready.is_empty()).then_some(ready))
+        Ok(self.emit(ready))
+    }
+
+    /// Applies the one-time leading-space strip; `None` for empty text.
+    fn emit(&mut self, mut text: String) -> Option<String> {
+        if self.strip_next_space && !text.is_empty() {
+            self.strip_next_space = false;
+            if text.starts_with(' ') {
+                text.remove(0);
+            }
+        }
+        (!text.is_empty()).then_some(text)
     }
 
     /// Ends the stream: any held-back partial character is released as U+FFFD. Returns
@@ -48,7 +63,7 @@ impl<'a> Detokenizer<'a> {
         }
         let text = String::from_utf8_lossy(&self.pending).into_owned();
         self.pending.clear();
-        Some(text)
+        self.emit(text)
     }
 }
 

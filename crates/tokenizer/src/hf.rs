@@ -4,13 +4,13 @@
 //! is derived from the file's `decoder`: byte-level (GPT-2 family) or SentencePiece style
 //! (`Metaspace`, or the `Replace ▁ / ByteFallback / Fuse / Strip` sequence of Llama 2 and
 //! Gemma). Added tokens marked `special` become control tokens; the others user-defined.
+//! Special-token text in rendered templates is recognised by the library itself.
 
 use serde_json::Value;
 use skiff_formats::SpecialTokens;
 
 use crate::error::{Error, Result};
 use crate::pieces::{PieceStyle, parse_byte_token};
-use crate::special::Strip;
 use crate::tokenizer::Parts;
 use crate::vocab::TokenClass;
 
@@ -63,32 +63,26 @@ pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
             }
         })
         .collect();
-    let mut strips = Vec::new();
     for (id, added) in inner.get_added_tokens_decoder() {
-        let Some(class) = classes.get_mut(id as usize) else {
-            continue;
-        };
-        *class = if added.special {
-            TokenClass::Control
-        } else {
-            TokenClass::UserDefined
-        };
-        if added.special && (added.lstrip || added.rstrip) {
-            strips.push((
-                id,
-                Strip {
-                    left: added.lstrip,
-                    right: added.rstrip,
-                },
-            ));
+        if let Some(class) = classes.get_mut(id as usize) {
+            *class = if added.special {
+                TokenClass::Control
+            } else {
+                TokenClass::UserDefined
+            };
         }
     }
     let default_add_bos = adds_bos_by_post_processor(&inner, special.bos)?;
+    // Rendered templates are split by the library itself, so that `lstrip`/`rstrip`, and a
+    // Metaspace pre-tokenizer's "prefix only the first section" rule, apply exactly as in
+    // `transformers`. This costs a second copy of the pipeline.
+    let mut special_inner = inner.clone();
+    special_inner.set_encode_special_tokens(false);
     Ok(Parts {
         inner,
+        special_inner: Some(special_inner),
         tokens,
         classes,
-        strips,
         style,
         special: special.clone(),
         default_add_bos,

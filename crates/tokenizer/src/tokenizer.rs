@@ -24,8 +24,9 @@ pub(crate) struct Parts {
     pub tokens: Vec<String>,
     /// Token classes by id.
     pub classes: Vec<TokenClass>,
-    /// Whitespace handling of parsed special tokens (indexed like `tokens`; empty = none).
-    pub strips: Vec<(u32, Strip)>,
+    /// A pipeline that recognises special-token text itself (`tokenizer.json` sources);
+    /// `None` to split special tokens with [`SpecialMatcher`] (GGUF sources).
+    pub special_inner: Option<tokenizers::Tokenizer>,
     /// How normal pieces decode.
     pub style: PieceStyle,
     /// Special ids and flags.
@@ -41,6 +42,7 @@ pub(crate) struct Parts {
 /// A loaded tokenizer: encoding, decoding and special-token facts for one model.
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    special_inner: Option<tokenizers::Tokenizer>,
     tokens: Vec<String>,
     classes: Vec<TokenClass>,
     pieces: Vec<Box<[u8]>>,
@@ -78,7 +80,7 @@ impl Tokenizer {
                     inner: b.inner,
                     tokens: b.tokens,
                     classes: b.classes,
-                    strips: Vec::new(),
+                    special_inner: None,
                     style: b.style,
                     special: v.special.clone(),
                     default_add_bos: b.default_add_bos,
@@ -96,22 +98,16 @@ impl Tokenizer {
         let mut classes = p.classes;
         let eog = vocab::eog_ids(&p.tokens, &mut classes, p.special.eos, p.special.eot);
         let pieces = pieces::build(&p.tokens, &classes, p.style);
-        let strip_of = |id: u32| {
-            p.strips
-                .iter()
-                .find(|(i, _)| *i == id)
-                .map(|(_, s)| *s)
-                .unwrap_or_default()
-        };
-        let matcher = SpecialMatcher::new(
-            (0u32..)
-                .zip(&p.tokens)
-                .zip(&classes)
-                .filter(|(_, c)| c.is_parsed_special())
-                .map(|((id, t), _)| (t.as_str(), id, strip_of(id))),
-        );
+        // Only needed when the pipeline cannot split special tokens itself.
+        let parsed = (0u32..)
+            .zip(&p.tokens)
+            .zip(&classes)
+            .filter(|(_, c)| p.special_inner.is_none() && c.is_parsed_special())
+            .map(|((id, t), _)| (t.as_str(), id, Strip::default()));
+        let matcher = SpecialMatcher::new(parsed);
         Tokenizer {
             inner: p.inner,
+            special_inner: p.special_inner,
             tokens: p.tokens,
             classes,
             pieces,
@@ -147,6 +143,12 @@ impl Tokenizer {
     /// bos/eos (templates write their own).
     pub fn encode_with_special_tokens(&self, text: &str) -> Result<Vec<u32>> {
         check_len(text)?;
+        if let Some(special_inner) = &self.special_inner {
+            let enc = special_inner
+                .encode_fast(text, false)
+                .map_err(|e| Error::tokenizers("encoding", e))?;
+            return Ok(enc.get_ids().to_vec());
+        }
         let mut ids = Vec::with_capacity(text.len() / 3 + 2);
         for fragment in self.matcher.split(text) {
             match fragment {
@@ -239,6 +241,11 @@ impl Tokenizer {
         self.classes
             .get(id as usize)
             .is_some_and(|c| c.is_special())
+    }
+
+    /// Whether `decode` drops one leading space (SentencePiece vocabularies that prefix one).
+    pub(crate) fn strips_leading_space(&self) -> bool {
+        self.strip_leading_space
     }
 
     /// Whether `encode(_, true)` prepends bos.
