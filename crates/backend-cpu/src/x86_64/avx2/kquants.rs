@@ -1,5 +1,5 @@
-//! AVX2 dot products of Q4_K, Q5_K and Q6_K super-blocks with Q8_K activations (ggml
-//! `ggml_vec_dot_q{4,5,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
+//! AVX2 dot products of Q2_K, Q4_K, Q5_K and Q6_K super-blocks with Q8_K activations (ggml
+//! `ggml_vec_dot_q{2,4,5,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
 //!
 //! Each 256-value weight super-block is unpacked once and multiplied with all `R` activation
 //! rows. Offsets (Q4_K's mins, Q6_K's −32) are not applied per value: they are folded in once
@@ -12,6 +12,7 @@ use super::legacy::wrapper;
 use super::{f16_at, f32_at, hsum_i32x8, load128, load256, with_rows};
 use crate::kernels::check_dot_args;
 
+const Q2K: usize = 84;
 const Q4K: usize = 144;
 const Q5K: usize = 176;
 const Q6K: usize = 210;
@@ -191,6 +192,49 @@ fn q6_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
     out.copy_from_slice(&sumf);
 }
 
+/// Q2_K: 2-bit values in four bit planes of `qs[64]`, 16 sub-blocks of 16 with 4-bit scales
+/// (low nibble of `scales[16]`) and 4-bit mins (high nibble), applied through `bsums`.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q2_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    let m3 = _mm256_set1_epi8(3);
+    let mut sumf = [0.0f32; R];
+    for b in 0..nb {
+        let wb = &w[b * Q2K..][..Q2K];
+        let sc = &wb[..16];
+        let mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(
+            _mm_srli_epi16::<4>(load128(sc)),
+            _mm_set1_epi8(0x0F),
+        ));
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for h in 0..2 {
+            let q2bits = load256(&wb[16 + 32 * h..]);
+            for g in 0..4 {
+                let q2 = _mm256_and_si256(
+                    _mm256_srl_epi16(q2bits, _mm_cvtsi32_si128(2 * g as i32)),
+                    m3,
+                );
+                let (lo, hi) = (sc[8 * h + 2 * g] & 0x0F, sc[8 * h + 2 * g + 1] & 0x0F);
+                let scale =
+                    _mm256_set_m128i(_mm_set1_epi16(i16::from(hi)), _mm_set1_epi16(i16::from(lo)));
+                for r in 0..R {
+                    let q8 = &acts[r * stride + b * Q8K + 4 + 128 * h + 32 * g..][..32];
+                    let p = _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q2, load256(q8)));
+                    sumi[r] = _mm256_add_epi32(sumi[r], p);
+                }
+            }
+        }
+        let (d, dmin) = (f16_at(&wb[80..]), f16_at(&wb[82..]));
+        for r in 0..R {
+            let ab = &acts[r * stride + b * Q8K..][..Q8K];
+            let yd = f32_at(ab);
+            let min_sum = hsum_i32x8(_mm256_madd_epi16(mins16, load256(&ab[260..])));
+            sumf[r] += yd * d * hsum_i32x8(sumi[r]) as f32 - yd * dmin * min_sum as f32;
+        }
+    }
+    out.copy_from_slice(&sumf);
+}
+
+wrapper!(vec_dot_q2_k_q8_k, q2_k, Q2K, Q8K);
 wrapper!(vec_dot_q4_k_q8_k, q4_k, Q4K, Q8K);
 wrapper!(vec_dot_q5_k_q8_k, q5_k, Q5K, Q8K);
 wrapper!(vec_dot_q6_k_q8_k, q6_k, Q6K, Q8K);
