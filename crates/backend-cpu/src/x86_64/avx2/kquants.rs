@@ -1,5 +1,5 @@
-//! AVX2 dot products of Q2_K, Q4_K, Q5_K and Q6_K super-blocks with Q8_K activations (ggml
-//! `ggml_vec_dot_q{2,4,5,6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
+//! AVX2 dot products of the K-quant super-blocks with Q8_K activations (ggml
+//! `ggml_vec_dot_q{2..6}_K_q8_K`, AVX2 branch). Layouts: see `scalar/kquants.rs`.
 //!
 //! Each 256-value weight super-block is unpacked once and multiplied with all `R` activation
 //! rows. Offsets (Q4_K's mins, Q6_K's −32) are not applied per value: they are folded in once
@@ -13,6 +13,7 @@ use super::{f16_at, f32_at, hsum_i32x8, load128, load256, with_rows};
 use crate::kernels::check_dot_args;
 
 const Q2K: usize = 84;
+const Q3K: usize = 110;
 const Q4K: usize = 144;
 const Q5K: usize = 176;
 const Q6K: usize = 210;
@@ -235,6 +236,52 @@ fn q2_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &m
 }
 
 wrapper!(vec_dot_q2_k_q8_k, q2_k, Q2K, Q8K);
+/// Q3_K: 2 low bits in four bit planes of `qs[64]` plus a high bit in `hmask[32]`, value
+/// `low − 4` where the high bit is clear. Computed as `Σ (low + 4·high) · a − 4 · Σ a` per
+/// sub-block so `vpmaddubsw` sees unsigned weights; the `4 · Σ a` term comes from `bsums`.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q3_k<const R: usize>(nb: usize, w: &[u8], acts: &[u8], stride: usize, out: &mut [f32]) {
+    let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+    let mut sumf = [0.0f32; R];
+    for b in 0..nb {
+        let wb = &w[b * Q3K..][..Q3K];
+        let sc = crate::scalar::q3_k_scales(&wb[96..108]).map(|v| v as i16);
+        let sc_bytes: [u8; 32] = std::array::from_fn(|i| sc[i / 2].to_le_bytes()[i % 2]);
+        let scales16 = load256(&sc_bytes);
+        let hbits = load256(wb);
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for h in 0..2 {
+            let q3bits = load256(&wb[32 + 32 * h..]);
+            for g in 0..4 {
+                let low = _mm256_and_si256(
+                    _mm256_srl_epi16(q3bits, _mm_cvtsi32_si128(2 * g as i32)),
+                    m3,
+                );
+                let high = _mm256_and_si256(
+                    _mm256_srl_epi16(hbits, _mm_cvtsi32_si128((4 * h + g) as i32)),
+                    one,
+                );
+                let q = _mm256_or_si256(low, _mm256_slli_epi16::<2>(high));
+                let (lo, hi) = (sc[8 * h + 2 * g], sc[8 * h + 2 * g + 1]);
+                let scale = _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+                for r in 0..R {
+                    let q8 = &acts[r * stride + b * Q8K + 4 + 128 * h + 32 * g..][..32];
+                    let p = _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, load256(q8)));
+                    sumi[r] = _mm256_add_epi32(sumi[r], p);
+                }
+            }
+        }
+        let d = f16_at(&wb[108..]);
+        for r in 0..R {
+            let ab = &acts[r * stride + b * Q8K..][..Q8K];
+            let offset = hsum_i32x8(_mm256_madd_epi16(scales16, load256(&ab[260..])));
+            sumf[r] += d * f32_at(ab) * (hsum_i32x8(sumi[r]) - 4 * offset) as f32;
+        }
+    }
+    out.copy_from_slice(&sumf);
+}
+
+wrapper!(vec_dot_q3_k_q8_k, q3_k, Q3K, Q8K);
 wrapper!(vec_dot_q4_k_q8_k, q4_k, Q4K, Q8K);
 wrapper!(vec_dot_q5_k_q8_k, q5_k, Q5K, Q8K);
 wrapper!(vec_dot_q6_k_q8_k, q6_k, Q6K, Q8K);

@@ -18,7 +18,9 @@ use super::Avx2Fma;
 use crate::kernels::{Isa, Kernels};
 use crate::scalar;
 
-/// The AVX2 kernel table. Q3_K uses the scalar reference for now.
+/// The AVX2 kernel table: every dot product has an AVX2 variant; the activation quantizers
+/// are the scalar ones (they touch each activation once per call, a small cost next to the
+/// weights).
 pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
     Kernels {
         isa: Isa::Avx2,
@@ -31,6 +33,7 @@ pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
         vec_dot_q5_1_q8_1: legacy::vec_dot_q5_1_q8_1,
         vec_dot_q8_0_q8_0: legacy::vec_dot_q8_0_q8_0,
         vec_dot_q2_k_q8_k: kquants::vec_dot_q2_k_q8_k,
+        vec_dot_q3_k_q8_k: kquants::vec_dot_q3_k_q8_k,
         vec_dot_q4_k_q8_k: kquants::vec_dot_q4_k_q8_k,
         vec_dot_q5_k_q8_k: kquants::vec_dot_q5_k_q8_k,
         vec_dot_q6_k_q8_k: kquants::vec_dot_q6_k_q8_k,
