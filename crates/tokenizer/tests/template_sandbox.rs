@@ -154,6 +154,7 @@ fn ssti_payloads_are_inert() {
         "{{ messages.__class__ }}",
         "{{ raise_exception.__globals__ }}",
         "{{ namespace.__init__ }}",
+        "{{ debug() }}",
         "{{ messages[0].__dict__ }}",
     ];
     for source in payloads {
@@ -273,5 +274,78 @@ fn strftime_now_is_pinnable() {
     assert_eq!(
         template.render(&[], false, None).expect("renders"),
         "2024-07-26 14:05"
+    );
+}
+
+/// `self_test` accepts working templates (even ones that refuse some conversations) and
+/// rejects ones that cannot render at all.
+#[test]
+fn self_test_catches_broken_templates() {
+    let ok = |source: &str| {
+        ChatTemplate::new(source, "<s>", "</s>")
+            .expect("compiles")
+            .self_test()
+    };
+    for name in [
+        "smollm2", "gemma3", "qwen2_5", "llama3", "llama3_2", "features",
+    ] {
+        let path = format!(
+            "{}/../../testdata/tokenizer/templates/{name}.jinja",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let source = std::fs::read_to_string(&path).expect("template fixture");
+        assert!(ok(&source).is_ok(), "{name}: {:?}", ok(&source));
+    }
+    assert!(ok("{{ raise_exception('System role not supported') }}").is_ok());
+    assert!(matches!(
+        ok("{{ messages | no_such_filter }}"),
+        Err(Error::TemplateRender { .. })
+    ));
+    assert!(matches!(
+        ok("{{ messages[0].content.frobnicate() }}"),
+        Err(Error::TemplateRender { .. })
+    ));
+    assert!(matches!(
+        ok("{% for i in range(10**9) %}{% endfor %}"),
+        Err(Error::TemplateBudget { .. })
+    ));
+}
+
+/// There is one template environment in the workspace: every other crate renders through
+/// `ChatTemplate` (RELIABILITY §4: no sibling render site without the sandbox).
+#[test]
+fn only_one_template_environment() {
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Split so that this file does not match itself.
+    let needles = [
+        concat!("Environment", "::new("),
+        concat!("Environment", "::empty("),
+    ];
+    let mut stack = vec![crates];
+    let mut sites = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("readable source tree")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("target") {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if text.contains("minijinja") && needles.iter().any(|n| text.contains(n)) {
+                    sites.push(path);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        sites.len(),
+        1,
+        "template environments are built in: {sites:?}"
+    );
+    assert!(
+        sites[0].ends_with("tokenizer/src/template/env.rs"),
+        "{sites:?}"
     );
 }

@@ -42,6 +42,9 @@ pub(super) fn environment(
     env.set_syntax(syntax);
     env.set_fuel(Some(limits.fuel));
     env.set_recursion_limit(limits.max_recursion);
+    // minijinja's builtin globals are range, dict, namespace and debug; templates use the
+    // first three (jinja2 has them too). `debug()` would dump the whole render state.
+    env.remove_global("debug");
     env.set_unknown_method_callback(super::pymethods::unknown_method);
     env.add_function(
         "raise_exception",

@@ -206,6 +206,28 @@ impl ChatTemplate {
         }
     }
 
+    /// Renders synthetic conversations (one user turn; a system, user, assistant, user
+    /// exchange), with the generation prompt, so that a template that cannot render fails
+    /// when the model is loaded rather than on its first request. A `raise_exception` from
+    /// the template is its policy about a conversation (say, no system role), not breakage,
+    /// and passes; syntax, render and budget errors do not.
+    pub fn self_test(&self) -> Result<()> {
+        let single = [Message::new("user", "Hello!")];
+        let exchange = [
+            Message::new("system", "You are a helpful assistant."),
+            Message::new("user", "Hello!"),
+            Message::new("assistant", "Hi! How can I help?"),
+            Message::new("user", "What is 2 + 2?"),
+        ];
+        for messages in [&single[..], &exchange[..]] {
+            match self.render(messages, true, None) {
+                Ok(_) | Err(Error::TemplateRaised { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// True if the template reads the `tools` variable (so tool schemas can be passed to it
     /// rather than injected into a message).
     pub fn uses_tools(&self) -> bool {
