@@ -95,6 +95,7 @@ pub(crate) fn synth_metadata(config: &Value) -> Result<(String, Meta)> {
         .get("text_config")
         .and_then(Value::as_object)
         .unwrap_or(top);
+    let cfg = &classic_rope_keys(cfg);
     let mut md = Meta::new();
     md.insert(
         "general.architecture".into(),
@@ -132,6 +133,42 @@ pub(crate) fn synth_metadata(config: &Value) -> Result<(String, Meta)> {
         gemma3_keys(&mut md, cfg)?;
     }
     Ok((arch.to_string(), md))
+}
+
+/// `cfg` with transformers 5's `rope_parameters` rewritten into the classic keys the Hub's
+/// configs use (`rope_theta`, `rope_scaling`, gemma3's `rope_local_base_freq`). Classic keys
+/// already present win. `rope_parameters` is either one flat object
+/// (`{"rope_type", "rope_theta", "factor", …}`) or, for models that mix layer kinds, one object
+/// per kind (`{"full_attention": {…}, "sliding_attention": {…}}`).
+fn classic_rope_keys(cfg: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = cfg.clone();
+    let Some(params) = cfg.get("rope_parameters").and_then(Value::as_object) else {
+        return out;
+    };
+    let global = params
+        .get("full_attention")
+        .and_then(Value::as_object)
+        .unwrap_or(params);
+    if let Some(theta) = global.get("rope_theta") {
+        out.entry("rope_theta").or_insert_with(|| theta.clone());
+    }
+    let scaled = global
+        .get("rope_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "default");
+    if scaled {
+        out.entry("rope_scaling")
+            .or_insert_with(|| Value::Object(global.clone()));
+    }
+    if let Some(theta) = params
+        .get("sliding_attention")
+        .and_then(Value::as_object)
+        .and_then(|local| local.get("rope_theta"))
+    {
+        out.entry("rope_local_base_freq")
+            .or_insert_with(|| theta.clone());
+    }
+    out
 }
 
 fn rope_scaling(md: &mut Meta, cfg: &Map<String, Value>, arch: &str) -> Result<()> {
@@ -205,4 +242,51 @@ fn gemma3_keys(md: &mut Meta, cfg: &Map<String, Value>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(json: &str) -> Meta {
+        let value: Value = serde_json::from_str(json).expect("test JSON parses");
+        synth_metadata(&value).expect("config maps").1
+    }
+
+    /// transformers 5's flat `rope_parameters` gives the same keys as `rope_theta` + `rope_scaling`.
+    #[test]
+    fn flat_rope_parameters_map_like_classic_keys() {
+        let md = meta(
+            r#"{"model_type":"llama","rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,
+            "factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,
+            "original_max_position_embeddings":8192}}"#,
+        );
+        assert_eq!(md["llama.rope.freq_base"], MetaValue::F32(500000.0));
+        assert_eq!(
+            md["llama.rope.scaling.type"],
+            MetaValue::String("llama3".into())
+        );
+        assert_eq!(md["llama.rope.scaling.factor"], MetaValue::F32(8.0));
+        let plain = meta(
+            r#"{"model_type":"qwen2","rope_parameters":{"rope_type":"default","rope_theta":1000000.0}}"#,
+        );
+        assert_eq!(plain["qwen2.rope.freq_base"], MetaValue::F32(1000000.0));
+        assert!(!plain.contains_key("qwen2.rope.scaling.type"));
+    }
+
+    /// Per-layer-kind `rope_parameters` (Gemma 3): the global base, its scaling, and the local base.
+    #[test]
+    fn per_kind_rope_parameters_map_to_global_and_local_bases() {
+        let md = meta(
+            r#"{"model_type":"gemma3_text","rope_parameters":{
+            "full_attention":{"rope_type":"linear","factor":8.0,"rope_theta":1000000.0},
+            "sliding_attention":{"rope_type":"default","rope_theta":10000.0}}}"#,
+        );
+        assert_eq!(md["gemma3.rope.freq_base"], MetaValue::F32(1000000.0));
+        assert_eq!(md["gemma3.rope.freq_base_swa"], MetaValue::F32(10000.0));
+        assert_eq!(
+            md["gemma3.rope.scaling.type"],
+            MetaValue::String("linear".into())
+        );
+    }
 }
