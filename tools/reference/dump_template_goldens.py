@@ -17,7 +17,8 @@ Templates (`testdata/tokenizer/templates/*.jinja`):
     (`tokenizer.chat_template`) when `--models` holds it; otherwise the committed copy is used;
   - gemma3.jinja: google/gemma-3-*-it `tokenizer_config.json` `chat_template` (the Gemma 3
     270M GGUF used by the tests is the base model and ships no template);
-  - qwen2_5.jinja: Qwen/Qwen2.5-*-Instruct `tokenizer_config.json` `chat_template`;
+  - qwen2_5.jinja: Qwen/Qwen2.5-*-Instruct `tokenizer_config.json` `chat_template` (checked
+    byte-identical to `tokenizer.chat_template` of qwen2.5-coder-0.5b-instruct-q4_k_m.gguf);
   - llama3.jinja: meta-llama/Meta-Llama-3-8B-Instruct's template (as llama-cpp-python ships it);
   - llama3_2.jinja: meta-llama/Llama-3.2-3B-Instruct's (llama.cpp `models/templates/`);
   - features.jinja: ours, not a model's: namespaces, loop controls and loop attributes,
