@@ -74,6 +74,14 @@ pub enum Error {
         /// The limit.
         cap: usize,
     },
+    /// A chat template larger than we accept (RELIABILITY §5: ≤ 1 MiB).
+    #[error("chat template is {len} bytes, above the {cap}-byte cap")]
+    TemplateTooLarge {
+        /// Its size.
+        len: usize,
+        /// The cap.
+        cap: usize,
+    },
     /// A chat template that does not parse.
     #[error("chat template does not compile: {message}")]
     TemplateSyntax {

@@ -234,7 +234,12 @@ fn broken_templates_are_typed_errors() {
 fn oversized_template_is_refused() {
     let source = "x".repeat(skiff_tokenizer::MAX_TEMPLATE_BYTES + 1);
     match ChatTemplate::new(&source, "", "") {
-        Err(Error::TemplateSyntax { message }) => assert!(message.contains("cap"), "{message}"),
+        Err(Error::TemplateTooLarge { len, cap }) => {
+            assert_eq!(
+                (len, cap),
+                (source.len(), skiff_tokenizer::MAX_TEMPLATE_BYTES)
+            )
+        }
         other => panic!("expected the size cap, got {other:?}"),
     }
 }

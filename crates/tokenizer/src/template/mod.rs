@@ -129,7 +129,8 @@ impl std::fmt::Debug for ChatTemplate {
 impl ChatTemplate {
     /// Compiles `source` with the default [`RenderLimits`]. `bos` and `eos` are the texts
     /// of the model's bos/eos tokens (templates write `{{ bos_token }}`). Fails with
-    /// [`Error::TemplateSyntax`] when the template does not parse.
+    /// [`Error::TemplateSyntax`] when the template does not parse and with
+    /// [`Error::TemplateTooLarge`] above [`MAX_TEMPLATE_BYTES`].
     pub fn new(source: &str, bos: &str, eos: &str) -> Result<ChatTemplate> {
         ChatTemplate::with_limits(source, bos, eos, RenderLimits::default())
     }
@@ -142,11 +143,9 @@ impl ChatTemplate {
         limits: RenderLimits,
     ) -> Result<ChatTemplate> {
         if source.len() > MAX_TEMPLATE_BYTES {
-            return Err(Error::TemplateSyntax {
-                message: format!(
-                    "template is {} bytes, above the {MAX_TEMPLATE_BYTES}-byte cap",
-                    source.len()
-                ),
+            return Err(Error::TemplateTooLarge {
+                len: source.len(),
+                cap: MAX_TEMPLATE_BYTES,
             });
         }
         let clock = Arc::new(AtomicI64::new(SYSTEM_CLOCK));
