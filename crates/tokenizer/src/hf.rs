@@ -5,6 +5,10 @@
 //! (`Metaspace`, or the `Replace ▁ / ByteFallback / Fuse / Strip` sequence of Llama 2 and
 //! Gemma). Added tokens marked `special` become control tokens; the others user-defined.
 //! Special-token text in rendered templates is recognised by the library itself.
+//!
+//! One deliberate difference from the library: under a bare `Metaspace` decoder the
+//! library prints byte-fallback tokens as `<0xXX>` text and drops every `▁` of the first
+//! token; we decode the bytes and drop one leading space, as SentencePiece and llama.cpp do.
 
 use serde_json::Value;
 use skiff_formats::SpecialTokens;
