@@ -13,7 +13,10 @@ use skiff_models::{Batch, Model};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: next_token <model> <token ids...>")?);
+    let path = PathBuf::from(
+        args.next()
+            .ok_or("usage: next_token <model> <token ids...>")?,
+    );
     let prompt: Vec<u32> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
     if prompt.is_empty() {
         return Err("give at least one token id".into());
@@ -25,7 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let row = logits.row(0).ok_or("no logits")?;
     let mut ranked: Vec<usize> = (0..row.len()).collect();
     ranked.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-    println!("{} ({}), {} prompt tokens", path.display(), model.spec().arch, prompt.len());
+    println!(
+        "{} ({}), {} prompt tokens",
+        path.display(),
+        model.spec().arch,
+        prompt.len()
+    );
     for &id in &ranked[..5.min(ranked.len())] {
         println!("  token {id:>7}  logit {:>9.4}", row[id]);
     }
@@ -34,7 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for pos in prompt.len()..prompt.len() + 4 {
         let logits = model.forward(&Batch::for_sequence(&[next], pos as u32, 0), &mut kv, &cpu)?;
         let row = logits.row(0).ok_or("no logits")?;
-        next = (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32;
+        next = (0..row.len())
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .unwrap_or(0) as u32;
         greedy.push(next);
     }
     println!("greedy: {greedy:?}");
