@@ -8,8 +8,12 @@ llama.cpp, and prints the first step where llama.cpp's argmax differs from skiff
 together with llama.cpp's own log-probability gap between the two: a near-tie (a gap of a
 few hundredths of a nat) is numerical noise, a large gap is a bug.
 
+skiff keeps its KV cache in f32; llama.cpp's default is f16, which alone moves logits by
+about 0.1 nat on these models. `--kv-f32` runs llama.cpp with an f32 KV cache too, so the
+comparison isolates everything else.
+
 Run with:
-    /root/sk/venv-llama/bin/python tools/reference/compare_greedy_llama_cpp.py \
+    /root/sk/venv-llama/bin/python tools/reference/compare_greedy_llama_cpp.py [--kv-f32] \
         target/release/skiff $SKIFF_TEST_MODEL_DIR/*.gguf
 """
 import json
@@ -65,9 +69,14 @@ def first_divergence(m: Llama, prompt: str, text: str):
 
 
 def main() -> None:
-    skiff, models = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    kv = {}
+    if args and args[0] == "--kv-f32":
+        kv = {"type_k": 0, "type_v": 0}  # GGML_TYPE_F32
+        args = args[1:]
+    skiff, models = args[0], args[1:]
     for path in models:
-        m = Llama(model_path=path, n_ctx=512, n_threads=2, verbose=False, logits_all=True)
+        m = Llama(model_path=path, n_ctx=512, n_threads=2, verbose=False, logits_all=True, **kv)
         for prompt in PROMPTS:
             ref_ids = llama_greedy(m, prompt)
             ref = m.detokenize(ref_ids).decode("utf-8", "replace")

@@ -133,7 +133,7 @@ impl DType {
     /// blocks or the size overflows `u64`.
     pub fn bytes_for(self, n_values: u64) -> Option<u64> {
         let block_len = self.block_len() as u64;
-        if n_values % block_len != 0 {
+        if !n_values.is_multiple_of(block_len) {
             return None;
         }
         (n_values / block_len).checked_mul(self.block_bytes() as u64)
