@@ -11,6 +11,7 @@
 //! proof token built by CPU detection. `pool.rs` is the thread pool, `matmul.rs` the work split.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
 
 mod cpu;
 mod disjoint;

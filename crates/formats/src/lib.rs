@@ -14,6 +14,7 @@
 //! still best done in an isolated environment, but any crash, hang or unbounded allocation
 //! while parsing one is a bug here.
 #![deny(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 mod error;
 pub mod gguf;

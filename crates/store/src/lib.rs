@@ -15,6 +15,7 @@
 //! from the environment.
 
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod blob;
 pub mod error;

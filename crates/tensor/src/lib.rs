@@ -6,6 +6,7 @@
 //! are tested against. It knows nothing about files, models or requests.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
 
 pub mod dtype;
 pub mod quant;

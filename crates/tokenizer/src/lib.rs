@@ -12,6 +12,7 @@
 //! template output, does.
 
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 mod detok;
 mod error;
