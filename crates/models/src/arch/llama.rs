@@ -15,19 +15,9 @@
 //! - Mistral GGUF files carry no sliding window (llama.cpp ignores it), so they attend to
 //!   the full context, like llama.cpp.
 
-use crate::arch::{Architecture, attn_params};
-use crate::batch::Batch;
+use crate::arch::Architecture;
 use crate::error::Result;
-use crate::kv::KvCache;
-use crate::layers::attention::{AttnParams, Qkv, attention};
-use crate::layers::embedding::Embedding;
-use crate::layers::linear::Linear;
-use crate::layers::lm_head::LmHead;
-use crate::layers::mlp::{Activation, GatedMlp};
-use crate::layers::norm::RmsNorm;
-use crate::layers::rope::Rope;
-use crate::layers::{Ctx, add_inplace};
-use crate::tap::tap;
+use crate::layers::decoder::{Decoder, DecoderConfig};
 use crate::weights::{Loader, Role, TensorTable};
 
 /// GGUF names of the Llama family's tensors.
@@ -47,97 +37,13 @@ pub const TENSORS: TensorTable = &[
     (Role::FfnDown, "blk.{i}.ffn_down.weight"),
 ];
 
-struct Layer {
-    attn_norm: RmsNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
-    wo: Linear,
-    ffn_norm: RmsNorm,
-    mlp: GatedMlp,
-}
-
-/// A loaded Llama-family model.
-pub(crate) struct Llama {
-    embd: Embedding,
-    layers: Vec<Layer>,
-    rope: Rope,
-    attn: AttnParams,
-    head: LmHead,
-}
-
 /// Builds the model from `loader`'s file, checking every tensor's shape and dtype.
 pub(crate) fn build(loader: &Loader<'_>) -> Result<Box<dyn Architecture>> {
-    let hp = loader.hparams();
     let freq_factors = loader.vector(Role::RopeFreqs, None)?;
-    let layers = (0..hp.n_layers)
-        .map(|i| {
-            Ok(Layer {
-                attn_norm: loader.norm(Role::AttnNorm, Some(i))?,
-                wq: loader.linear(Role::AttnQ, Some(i), None)?,
-                wk: loader.linear(Role::AttnK, Some(i), None)?,
-                wv: loader.linear(Role::AttnV, Some(i), None)?,
-                wo: loader.linear(Role::AttnOut, Some(i), None)?,
-                ffn_norm: loader.norm(Role::FfnNorm, Some(i))?,
-                mlp: GatedMlp {
-                    gate: loader.linear(Role::FfnGate, Some(i), None)?,
-                    up: loader.linear(Role::FfnUp, Some(i), None)?,
-                    down: loader.linear(Role::FfnDown, Some(i), None)?,
-                    act: Activation::Silu,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let output = match loader.linear_opt(Role::Output)? {
-        Some(output) => output,
-        None => loader.tied_output()?,
-    };
-    Ok(Box::new(Llama {
-        embd: loader.embedding(1.0)?,
-        layers,
-        rope: Rope::new(&hp.rope, hp.head_dim, freq_factors.as_deref())?,
-        attn: attn_params(hp, hp.sliding_window),
-        head: LmHead {
-            norm: loader.norm(Role::OutputNorm, None)?,
-            output,
-            softcap: hp.final_logit_softcap,
-        },
-    }))
-}
-
-impl Architecture for Llama {
-    fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>> {
-        let n_tokens = batch.n_tokens();
-        let (n_heads, n_kv_heads) = (self.attn.n_heads, self.attn.n_kv_heads);
-        let mut x = self.embd.forward(ctx, &batch.tokens)?; // [n_tokens, d_model]
-        tap(&x, "inp_embd", None);
-        for (layer_idx, l) in self.layers.iter().enumerate() {
-            let h = l.attn_norm.forward(&x);
-            tap(&h, "attn_norm", Some(layer_idx));
-            let mut q = l.wq.forward(ctx, &h, n_tokens)?; // [n_tokens, n_heads * head_dim]
-            let mut k = l.wk.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim]
-            let v = l.wv.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim_v]
-            self.rope.apply(&mut q, n_heads, &batch.positions);
-            self.rope.apply(&mut k, n_kv_heads, &batch.positions);
-            let qkv = Qkv {
-                q: &q,
-                k: &k,
-                v: &v,
-            };
-            let a = attention(ctx.cpu, &self.attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
-            let o = l.wo.forward(ctx, &a, n_tokens)?;
-            tap(&o, "attn_out", Some(layer_idx));
-            add_inplace(&mut x, &o);
-
-            let h = l.ffn_norm.forward(&x);
-            tap(&h, "ffn_norm", Some(layer_idx));
-            let f = l.mlp.forward(ctx, &h, n_tokens)?;
-            tap(&f, "ffn_out", Some(layer_idx));
-            add_inplace(&mut x, &f);
-            tap(&x, "l_out", Some(layer_idx));
-        }
-        let logits = self.head.forward(ctx, &x, &batch.logit_rows)?;
-        tap(&logits, "result_output", None);
-        Ok(logits)
-    }
+    let config = DecoderConfig::default();
+    Ok(Box::new(Decoder::load(
+        loader,
+        config,
+        freq_factors.as_deref(),
+    )?))
 }

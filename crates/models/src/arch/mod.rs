@@ -1,6 +1,7 @@
 //! One file per architecture family, each assembled from `layers/` with a straight-line
 //! forward pass in paper order. Variants inside a family (Mistral's sliding window, tied
-//! embeddings, RoPE scaling) are fields, never copied files.
+//! embeddings, RoPE scaling) are fields, never copied files. Families that share the plain
+//! pre-norm decoder (Llama, Qwen2, Qwen3) pick its optional weights in `layers::decoder`.
 
 pub mod gemma3;
 pub mod llama;

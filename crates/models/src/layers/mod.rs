@@ -3,6 +3,7 @@
 //! them in paper order.
 
 pub mod attention;
+pub mod decoder;
 pub mod embedding;
 pub mod linear;
 pub mod lm_head;
