@@ -6,21 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+mod real_model;
 
-fn model() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("SKIFF_TEST_MODEL_DIR") else {
-        eprintln!("skipped: SKIFF_TEST_MODEL_DIR is not set (see tools/fetch-test-models.sh)");
-        return None;
-    };
-    let path = PathBuf::from(dir).join(MODEL_FILE);
-    assert!(
-        path.is_file(),
-        "SKIFF_TEST_MODEL_DIR is set but {} is missing",
-        path.display()
-    );
-    Some(path)
-}
+use real_model::model;
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,22 +10,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const QUESTION: &str = "Name the capital city of France.";
+mod real_model;
 
-fn model() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("SKIFF_TEST_MODEL_DIR") else {
-        eprintln!("skipped: SKIFF_TEST_MODEL_DIR is not set (see tools/fetch-test-models.sh)");
-        return None;
-    };
-    let path = PathBuf::from(dir).join(MODEL_FILE);
-    assert!(
-        path.is_file(),
-        "SKIFF_TEST_MODEL_DIR is set but {} is missing",
-        path.display()
-    );
-    Some(path)
-}
+use real_model::model;
+const QUESTION: &str = "Name the capital city of France.";
 
 /// Runs `skiff run MODEL ARGS…` with `stdin` piped in.
 fn skiff_run(model: &PathBuf, args: &[&str], stdin: &[u8]) -> Output {
