@@ -19,6 +19,7 @@ mod dispatch;
 mod error;
 pub mod kernels;
 mod matmul;
+pub mod ops;
 mod pool;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
