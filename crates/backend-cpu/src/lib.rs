@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod attn;
 mod cpu;
 mod disjoint;
 mod dispatch;
