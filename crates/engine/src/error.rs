@@ -48,6 +48,39 @@ pub enum EngineError {
         /// Rows returned.
         got: usize,
     },
+    /// The engine's waiting queue is full; retry later.
+    #[error("the engine queue is full: {limit} requests are already waiting; retry later")]
+    QueueFull {
+        /// `EngineConfig::max_queue`.
+        limit: usize,
+    },
+    /// The prompt plus the requested completion does not fit the context.
+    #[error(
+        "the prompt has {prompt_tokens} tokens and max_tokens is {max_tokens}, but together \
+         they may hold at most {limit} tokens (the context); shorten the prompt or lower max_tokens"
+    )]
+    ContextExceeded {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+        /// The requested `max_tokens`.
+        max_tokens: usize,
+        /// `EngineConfig::max_seq_len`.
+        limit: usize,
+    },
+    /// A request parameter is invalid.
+    #[error("invalid request parameter {param}: {message}")]
+    InvalidRequest {
+        /// The parameter's name as the API spells it (`n`, `logprobs`, `temperature`, …).
+        param: &'static str,
+        /// What is wrong, naming the value and the limit.
+        message: String,
+    },
+    /// The engine is shutting down and admits no new requests.
+    #[error("the engine is shutting down and accepts no new requests")]
+    ShuttingDown,
+    /// The batching core is not built yet in this version of the crate.
+    #[error("the batching engine core is not available yet")]
+    NotReady,
     /// Sampling failed (invalid parameters or unusable logits).
     #[error(transparent)]
     Sample(#[from] skiff_sample::SampleError),
