@@ -34,7 +34,7 @@ use crate::layers::lm_head::LmHead;
 use crate::layers::mlp::{Activation, GatedMlp};
 use crate::layers::norm::RmsNorm;
 use crate::layers::rope::Rope;
-use crate::layers::{Ctx, add_inplace};
+use crate::layers::{Ctx, Scratch, sized};
 use crate::tap::tap;
 use crate::weights::{Loader, Role, TensorTable};
 
@@ -238,46 +238,70 @@ fn attn_scale(spec: &ModelSpec) -> f32 {
 
 impl Architecture for Gemma3 {
     fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>> {
-        let n_tokens = batch.n_tokens();
-        let (n_heads, n_kv_heads) = (self.attn_global.n_heads, self.attn_global.n_kv_heads);
-        let mut x = self.embd.forward(ctx, &batch.tokens)?; // [n_tokens, d_model], scaled
-        tap(&x, "inp_scaled", None);
-        for (layer_idx, l) in self.layers.iter().enumerate() {
-            let (rope, attn) = if l.local {
-                (&self.rope_local, &self.attn_local)
-            } else {
-                (&self.rope_global, &self.attn_global)
-            };
-            let h = l.attn_norm.forward(&x);
-            tap(&h, "attn_norm", Some(layer_idx));
-            let mut q = l.wq.forward(ctx, &h, n_tokens)?; // [n_tokens, n_heads * head_dim]
-            let mut k = l.wk.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim]
-            let v = l.wv.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim_v]
-            l.q_norm.forward_inplace(&mut q); // per head: rows of head_dim
-            l.k_norm.forward_inplace(&mut k);
-            tap(&q, "Qcur_normed", Some(layer_idx));
-            rope.apply(&mut q, n_heads, &batch.positions);
-            rope.apply(&mut k, n_kv_heads, &batch.positions);
-            let qkv = Qkv {
-                q: &q,
-                k: &k,
-                v: &v,
-            };
-            let a = attention(ctx.cpu, attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
-            let mut o = l.wo.forward(ctx, &a, n_tokens)?;
-            l.post_attn_norm.forward_inplace(&mut o);
-            tap(&o, "attn_post_norm", Some(layer_idx));
-            add_inplace(&mut x, &o);
+        Scratch::with(|s| self.forward_with(ctx, batch, kv, s))
+    }
+}
 
-            let h = l.ffn_norm.forward(&x);
-            tap(&h, "ffn_norm", Some(layer_idx));
-            let mut f = l.mlp.forward(ctx, &h, n_tokens)?;
-            l.post_ffn_norm.forward_inplace(&mut f);
-            tap(&f, "ffn_post_norm", Some(layer_idx));
-            add_inplace(&mut x, &f);
-            tap(&x, "l_out", Some(layer_idx));
+impl Gemma3 {
+    /// The forward pass over `s`'s buffers. Each residual add is fused with the norm that
+    /// follows it (the next sub-block's input norm).
+    fn forward_with(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &Batch,
+        kv: &mut KvCache,
+        s: &mut Scratch,
+    ) -> Result<Vec<f32>> {
+        let (cpu, n_tokens) = (ctx.cpu, batch.n_tokens());
+        let a = &self.attn_global;
+        let d_model = self.embd.d_model;
+        let x = sized(&mut s.x, n_tokens * d_model); // [n_tokens, d_model]
+        self.embd.forward_into(ctx, &batch.tokens, x)?; // scaled by sqrt(d_model)
+        tap(x, "inp_scaled", None);
+        let h = sized(&mut s.h, n_tokens * d_model);
+        let o = sized(&mut s.o, n_tokens * d_model);
+        let q = sized(&mut s.q, n_tokens * a.n_heads * a.head_dim);
+        let k = sized(&mut s.k, n_tokens * a.n_kv_heads * a.head_dim);
+        let v = sized(&mut s.v, n_tokens * a.n_kv_heads * a.head_dim_v);
+        let [table_local, table_global] = &mut s.rope;
+        self.rope_local.fill_table(&batch.positions, table_local);
+        self.rope_global.fill_table(&batch.positions, table_global);
+        if let Some(first) = self.layers.first() {
+            first.attn_norm.apply_to(cpu, x, h);
         }
-        let logits = self.head.forward(ctx, &x, &batch.logit_rows)?;
+        for (layer_idx, l) in self.layers.iter().enumerate() {
+            let (rope, table, attn) = if l.local {
+                (&self.rope_local, &*table_local, &self.attn_local)
+            } else {
+                (&self.rope_global, &*table_global, &self.attn_global)
+            };
+            tap(h, "attn_norm", Some(layer_idx));
+            l.wq.forward_into(ctx, h, n_tokens, q)?; // [n_tokens, n_heads * head_dim]
+            l.wk.forward_into(ctx, h, n_tokens, k)?; // [n_tokens, n_kv_heads * head_dim]
+            l.wv.forward_into(ctx, h, n_tokens, v)?; // [n_tokens, n_kv_heads * head_dim_v]
+            l.q_norm.apply(cpu, q); // per head: rows of head_dim
+            l.k_norm.apply(cpu, k);
+            tap(q, "Qcur_normed", Some(layer_idx));
+            rope.apply_table(cpu, q, a.n_heads, table);
+            rope.apply_table(cpu, k, a.n_kv_heads, table);
+            let qkv = Qkv { q, k, v };
+            let att = attention(cpu, attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
+            l.wo.forward_into(ctx, &att, n_tokens, o)?;
+            l.post_attn_norm.apply(cpu, o);
+            tap(o, "attn_post_norm", Some(layer_idx));
+            l.ffn_norm.add_apply(cpu, x, o, h); // x += o; h = ffn_norm(x)
+            tap(h, "ffn_norm", Some(layer_idx));
+            l.mlp
+                .forward_into(ctx, h, n_tokens, [&mut s.gate, &mut s.up], o)?;
+            l.post_ffn_norm.apply(cpu, o);
+            tap(o, "ffn_post_norm", Some(layer_idx));
+            match self.layers.get(layer_idx + 1) {
+                Some(next) => next.attn_norm.add_apply(cpu, x, o, h), // x += f; h = attn_norm'(x)
+                None => cpu.add(x, o),
+            }
+            tap(x, "l_out", Some(layer_idx));
+        }
+        let logits = self.head.forward(ctx, x, &batch.logit_rows, &mut s.h)?;
         tap(&logits, "result_output", None);
         Ok(logits)
     }

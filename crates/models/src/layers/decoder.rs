@@ -18,7 +18,7 @@ use crate::layers::lm_head::LmHead;
 use crate::layers::mlp::{Activation, GatedMlp};
 use crate::layers::norm::RmsNorm;
 use crate::layers::rope::Rope;
-use crate::layers::{Ctx, add_inplace};
+use crate::layers::{Ctx, Scratch, sized};
 use crate::tap::tap;
 use crate::weights::{Loader, Role};
 
@@ -113,41 +113,64 @@ impl Decoder {
 
 impl Architecture for Decoder {
     fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>> {
-        let n_tokens = batch.n_tokens();
-        let (n_heads, n_kv_heads) = (self.attn.n_heads, self.attn.n_kv_heads);
-        let mut x = self.embd.forward(ctx, &batch.tokens)?; // [n_tokens, d_model]
-        tap(&x, "inp_embd", None);
-        for (layer_idx, l) in self.layers.iter().enumerate() {
-            let h = l.attn_norm.forward(&x);
-            tap(&h, "attn_norm", Some(layer_idx));
-            let mut q = l.wq.forward(ctx, &h, n_tokens)?; // [n_tokens, n_heads * head_dim]
-            let mut k = l.wk.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim]
-            let v = l.wv.forward(ctx, &h, n_tokens)?; // [n_tokens, n_kv_heads * head_dim_v]
-            if let Some(qk_norm) = &l.qk_norm {
-                qk_norm.q.forward_inplace(&mut q); // per head: rows of head_dim
-                qk_norm.k.forward_inplace(&mut k);
-                tap(&q, "q_norm", Some(layer_idx));
-            }
-            self.rope.apply(&mut q, n_heads, &batch.positions);
-            self.rope.apply(&mut k, n_kv_heads, &batch.positions);
-            let qkv = Qkv {
-                q: &q,
-                k: &k,
-                v: &v,
-            };
-            let a = attention(ctx.cpu, &self.attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
-            let o = l.wo.forward(ctx, &a, n_tokens)?;
-            tap(&o, "attn_out", Some(layer_idx));
-            add_inplace(&mut x, &o);
+        Scratch::with(|s| self.forward_with(ctx, batch, kv, s))
+    }
+}
 
-            let h = l.ffn_norm.forward(&x);
-            tap(&h, "ffn_norm", Some(layer_idx));
-            let f = l.mlp.forward(ctx, &h, n_tokens)?;
-            tap(&f, "ffn_out", Some(layer_idx));
-            add_inplace(&mut x, &f);
-            tap(&x, "l_out", Some(layer_idx));
+impl Decoder {
+    /// The forward pass over `s`'s buffers. Each residual add is fused with the norm that
+    /// follows it (the next sub-block's input norm).
+    fn forward_with(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &Batch,
+        kv: &mut KvCache,
+        s: &mut Scratch,
+    ) -> Result<Vec<f32>> {
+        let (cpu, n_tokens) = (ctx.cpu, batch.n_tokens());
+        let a = &self.attn;
+        let d_model = self.embd.d_model;
+        let x = sized(&mut s.x, n_tokens * d_model); // [n_tokens, d_model]
+        self.embd.forward_into(ctx, &batch.tokens, x)?;
+        tap(x, "inp_embd", None);
+        let h = sized(&mut s.h, n_tokens * d_model);
+        let o = sized(&mut s.o, n_tokens * d_model);
+        let q = sized(&mut s.q, n_tokens * a.n_heads * a.head_dim);
+        let k = sized(&mut s.k, n_tokens * a.n_kv_heads * a.head_dim);
+        let v = sized(&mut s.v, n_tokens * a.n_kv_heads * a.head_dim_v);
+        let rope = &mut s.rope[0];
+        self.rope.fill_table(&batch.positions, rope);
+        if let Some(first) = self.layers.first() {
+            first.attn_norm.apply_to(cpu, x, h);
         }
-        let logits = self.head.forward(ctx, &x, &batch.logit_rows)?;
+        for (layer_idx, l) in self.layers.iter().enumerate() {
+            tap(h, "attn_norm", Some(layer_idx));
+            l.wq.forward_into(ctx, h, n_tokens, q)?; // [n_tokens, n_heads * head_dim]
+            l.wk.forward_into(ctx, h, n_tokens, k)?; // [n_tokens, n_kv_heads * head_dim]
+            l.wv.forward_into(ctx, h, n_tokens, v)?; // [n_tokens, n_kv_heads * head_dim_v]
+            if let Some(qk_norm) = &l.qk_norm {
+                qk_norm.q.apply(cpu, q); // per head: rows of head_dim
+                qk_norm.k.apply(cpu, k);
+                tap(q, "q_norm", Some(layer_idx));
+            }
+            self.rope.apply_table(cpu, q, a.n_heads, rope);
+            self.rope.apply_table(cpu, k, a.n_kv_heads, rope);
+            let qkv = Qkv { q, k, v };
+            let attn = attention(cpu, a, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
+            l.wo.forward_into(ctx, &attn, n_tokens, o)?;
+            tap(o, "attn_out", Some(layer_idx));
+            l.ffn_norm.add_apply(cpu, x, o, h); // x += o; h = ffn_norm(x)
+            tap(h, "ffn_norm", Some(layer_idx));
+            l.mlp
+                .forward_into(ctx, h, n_tokens, [&mut s.gate, &mut s.up], o)?;
+            tap(o, "ffn_out", Some(layer_idx));
+            match self.layers.get(layer_idx + 1) {
+                Some(next) => next.attn_norm.add_apply(cpu, x, o, h), // x += f; h = attn_norm'(x)
+                None => cpu.add(x, o),
+            }
+            tap(x, "l_out", Some(layer_idx));
+        }
+        let logits = self.head.forward(ctx, x, &batch.logit_rows, &mut s.h)?;
         tap(&logits, "result_output", None);
         Ok(logits)
     }

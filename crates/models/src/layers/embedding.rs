@@ -21,6 +21,13 @@ pub struct Embedding {
 impl Embedding {
     /// Rows for `tokens` (checked `< n_vocab` by `Batch::validate`): `[n_tokens, d_model]`.
     pub fn forward(&self, ctx: &Ctx<'_>, tokens: &[u32]) -> Result<Vec<f32>> {
+        let mut x = vec![0.0f32; tokens.len() * self.d_model];
+        self.forward_into(ctx, tokens, &mut x)?;
+        Ok(x)
+    }
+
+    /// Writes the rows for `tokens` into `x`, `[n_tokens, d_model]`.
+    pub fn forward_into(&self, ctx: &Ctx<'_>, tokens: &[u32], x: &mut [f32]) -> Result<()> {
         let data = ctx.file.tensor_bytes(&self.info);
         let (name, dtype) = (&self.info.name, self.info.dtype);
         let row_bytes = dtype
@@ -30,7 +37,6 @@ impl Embedding {
                 dtype,
                 reason: "d_model must be a whole number of blocks",
             })? as usize;
-        let mut x = vec![0.0f32; tokens.len() * self.d_model];
         for (token_idx, (row, &token)) in x.chunks_exact_mut(self.d_model).zip(tokens).enumerate() {
             let start = token as usize * row_bytes;
             let src = data
@@ -45,9 +51,9 @@ impl Embedding {
                 source,
             })?;
             if self.scale != 1.0 {
-                row.iter_mut().for_each(|v| *v *= self.scale);
+                ctx.cpu.scale(row, self.scale);
             }
         }
-        Ok(x)
+        Ok(())
     }
 }

@@ -26,6 +26,19 @@ impl Linear {
 
     /// `x` is `[n_tokens, n_in]`; returns `[n_tokens, n_out]`.
     pub fn forward(&self, ctx: &Ctx<'_>, x: &[f32], n_tokens: usize) -> Result<Vec<f32>> {
+        let mut y = vec![0.0f32; n_tokens * self.n_out];
+        self.forward_into(ctx, x, n_tokens, &mut y)?;
+        Ok(y)
+    }
+
+    /// `x` is `[n_tokens, n_in]`; writes `y`, `[n_tokens, n_out]`.
+    pub fn forward_into(
+        &self,
+        ctx: &Ctx<'_>,
+        x: &[f32],
+        n_tokens: usize,
+        y: &mut [f32],
+    ) -> Result<()> {
         let data = ctx.file.tensor_bytes(&self.info);
         let weight = Weight {
             dtype: self.info.dtype,
@@ -33,13 +46,12 @@ impl Linear {
             n_out: self.n_out,
             n_in: self.n_in,
         };
-        let mut y = vec![0.0f32; n_tokens * self.n_out];
-        ctx.cpu.matmul(&weight, x, n_tokens, &mut y)?;
+        ctx.cpu.matmul(&weight, x, n_tokens, y)?;
         if let Some(bias) = &self.bias {
             for row in y.chunks_exact_mut(self.n_out) {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                ctx.cpu.add(row, bias);
             }
         }
-        Ok(y)
+        Ok(())
     }
 }

@@ -16,17 +16,24 @@ pub struct LmHead {
 
 impl LmHead {
     /// Logits of rows `rows` of the hidden states `x` (`[n_tokens, d_model]`):
-    /// `[rows.len(), n_vocab]`.
-    pub fn forward(&self, ctx: &Ctx<'_>, x: &[f32], rows: &[usize]) -> Result<Vec<f32>> {
+    /// `[rows.len(), n_vocab]`. `h` is a scratch buffer for the gathered, normed rows.
+    pub fn forward(
+        &self,
+        ctx: &Ctx<'_>,
+        x: &[f32],
+        rows: &[usize],
+        h: &mut Vec<f32>,
+    ) -> Result<Vec<f32>> {
         let d_model = self.norm.dim();
-        let mut h: Vec<f32> = Vec::with_capacity(rows.len() * d_model); // [n_rows, d_model]
+        h.clear(); // [n_rows, d_model]
         for &r in rows {
             h.extend_from_slice(&x[r * d_model..(r + 1) * d_model]);
         }
-        self.norm.forward_inplace(&mut h);
-        let mut logits = self.output.forward(ctx, &h, rows.len())?; // [n_rows, n_vocab]
+        self.norm.apply(ctx.cpu, h);
+        let mut logits = vec![0.0f32; rows.len() * self.output.n_out()]; // [n_rows, n_vocab]
+        self.output.forward_into(ctx, h, rows.len(), &mut logits)?;
         if let Some(cap) = self.softcap {
-            logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+            ctx.cpu.softcap(&mut logits, cap);
         }
         Ok(logits)
     }

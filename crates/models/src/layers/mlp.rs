@@ -2,9 +2,11 @@
 //! `down(act(gate(x)) * up(x))`, SwiGLU (`act = SiLU`, Llama/Qwen/Mistral) or GeGLU with
 //! the tanh approximation of GELU (Gemma's `gelu_pytorch_tanh`).
 
+use skiff_backend_cpu::ops::scalar;
+
 use crate::error::Result;
-use crate::layers::Ctx;
 use crate::layers::linear::Linear;
+use crate::layers::{Ctx, sized};
 
 /// The gate activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,14 +18,11 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Applies the activation to one value.
+    /// Applies the activation to one value (the scalar reference kernels).
     pub fn apply(self, x: f32) -> f32 {
         match self {
-            Activation::Silu => x / (1.0 + (-x).exp()),
-            Activation::GeluTanh => {
-                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-                0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
-            }
+            Activation::Silu => scalar::silu(x),
+            Activation::GeluTanh => scalar::gelu_tanh(x),
         }
     }
 }
@@ -38,14 +37,40 @@ pub struct GatedMlp {
 }
 
 impl GatedMlp {
+    /// Width of the hidden layer.
+    pub fn ffn_dim(&self) -> usize {
+        self.gate.n_out()
+    }
+
     /// `x` is `[n_tokens, d_model]`; returns `[n_tokens, d_model]`.
     pub fn forward(&self, ctx: &Ctx<'_>, x: &[f32], n_tokens: usize) -> Result<Vec<f32>> {
-        let mut gate = self.gate.forward(ctx, x, n_tokens)?; // [n_tokens, ffn_dim]
-        let up = self.up.forward(ctx, x, n_tokens)?; // [n_tokens, ffn_dim]
-        gate.iter_mut()
-            .zip(&up)
-            .for_each(|(g, u)| *g = self.act.apply(*g) * u);
-        self.down.forward(ctx, &gate, n_tokens)
+        let (mut gate, mut up) = (Vec::new(), Vec::new());
+        let mut out = vec![0.0f32; n_tokens * self.down.n_out()];
+        self.forward_into(ctx, x, n_tokens, [&mut gate, &mut up], &mut out)?;
+        Ok(out)
+    }
+
+    /// `x` is `[n_tokens, d_model]`; writes `out`, `[n_tokens, d_model]`, using `hidden` as
+    /// the gate and up buffers (resized to `[n_tokens, ffn_dim]`).
+    pub(crate) fn forward_into(
+        &self,
+        ctx: &Ctx<'_>,
+        x: &[f32],
+        n_tokens: usize,
+        hidden: [&mut Vec<f32>; 2],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let [gate, up] = hidden;
+        let len = n_tokens * self.ffn_dim();
+        let gate = sized(gate, len); // [n_tokens, ffn_dim]
+        let up = sized(up, len); // [n_tokens, ffn_dim]
+        self.gate.forward_into(ctx, x, n_tokens, gate)?;
+        self.up.forward_into(ctx, x, n_tokens, up)?;
+        match self.act {
+            Activation::Silu => ctx.cpu.silu_mul(gate, up),
+            Activation::GeluTanh => ctx.cpu.gelu_tanh_mul(gate, up),
+        }
+        self.down.forward_into(ctx, gate, n_tokens, out)
     }
 }
 

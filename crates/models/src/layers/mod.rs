@@ -1,6 +1,11 @@
 //! Building blocks shared by every architecture: each is a plain function or a small struct
 //! over flat `[n_tokens, width]` f32 activations. Architecture files in `arch/` assemble
 //! them in paper order.
+//!
+//! The elementwise math (norms, RoPE, gated activations, residual adds) runs on the
+//! backend's SIMD kernels (`Cpu::rms_norm`, `Cpu::rope`, ...), on the calling thread. The
+//! activations of a forward pass live in a [`Scratch`] that is reused from call to call, so a
+//! decode step allocates nothing but the logits it returns.
 
 pub mod attention;
 pub mod decoder;
@@ -10,6 +15,8 @@ pub mod lm_head;
 pub mod mlp;
 pub mod norm;
 pub mod rope;
+
+use std::cell::Cell;
 
 use skiff_backend_cpu::Cpu;
 use skiff_formats::ModelFile;
@@ -24,8 +31,67 @@ pub struct Ctx<'a> {
     pub file: &'a ModelFile,
 }
 
-/// Adds `delta` to `x` element-wise (a residual connection).
+/// Adds `delta` to `x` element-wise (a residual connection), with the scalar kernel.
 pub fn add_inplace(x: &mut [f32], delta: &[f32]) {
-    debug_assert_eq!(x.len(), delta.len());
-    x.iter_mut().zip(delta).for_each(|(a, b)| *a += b);
+    skiff_backend_cpu::ops::scalar::add(x, delta);
+}
+
+/// Reusable activation buffers of one forward pass. Each buffer grows to the largest batch
+/// seen and is then reused; [`Scratch::with`] hands out the calling thread's set.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The residual stream, `[n_tokens, d_model]`.
+    pub x: Vec<f32>,
+    /// The normed input of a sub-block, `[n_tokens, d_model]`.
+    pub h: Vec<f32>,
+    /// Projected queries, keys, values.
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    /// A sub-block's output, `[n_tokens, d_model]`.
+    pub o: Vec<f32>,
+    /// The MLP's gate and up projections, `[n_tokens, ffn_dim]`.
+    pub gate: Vec<f32>,
+    pub up: Vec<f32>,
+    /// RoPE cosines and sines of the batch's positions, one table per RoPE configuration.
+    pub rope: [rope::RopeTable; 2],
+}
+
+/// Buffers larger than this (in total) are dropped after the call rather than kept for the
+/// next one: a long prompt's activations should not stay resident for the decode steps.
+const KEEP_BYTES: usize = 16 << 20;
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+impl Scratch {
+    /// Runs `f` with this thread's scratch buffers (a re-entrant call gets fresh ones).
+    pub(crate) fn with<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut scratch = SCRATCH.take();
+        let result = f(&mut scratch);
+        if scratch.bytes() <= KEEP_BYTES {
+            SCRATCH.set(scratch);
+        }
+        result
+    }
+
+    fn bytes(&self) -> usize {
+        let vecs = [
+            &self.x, &self.h, &self.q, &self.k, &self.v, &self.o, &self.gate, &self.up,
+        ];
+        let floats: usize = vecs.iter().map(|v| v.capacity()).sum::<usize>()
+            + self
+                .rope
+                .iter()
+                .map(rope::RopeTable::capacity)
+                .sum::<usize>();
+        floats * std::mem::size_of::<f32>()
+    }
+}
+
+/// `v` resized to exactly `len` values (contents unspecified: callers overwrite them).
+pub(crate) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    v.resize(len, 0.0);
+    &mut v[..len]
 }

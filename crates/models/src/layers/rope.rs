@@ -19,6 +19,8 @@
 
 use std::f64::consts::PI;
 
+use skiff_backend_cpu::Cpu;
+use skiff_backend_cpu::ops::{self, RopeStyle};
 use skiff_formats::{RopePairing, RopeScaling, RopeSpec};
 
 use crate::error::{Error, Result};
@@ -120,32 +122,86 @@ impl Rope {
         })
     }
 
+    /// Pairs rotated per head (`rot_dim / 2`).
+    pub fn n_pairs(&self) -> usize {
+        self.rot_dim / 2
+    }
+
+    /// Fills `table` with the cosines and sines (times `mscale`) of every pair's angle at
+    /// each of `positions`, computed in f64: `[positions.len(), rot_dim / 2]` each.
+    pub fn fill_table(&self, positions: &[u32], table: &mut RopeTable) {
+        let n_pairs = self.n_pairs();
+        table.n_pairs = n_pairs;
+        table.cos.clear();
+        table.sin.clear();
+        for &pos in positions {
+            for &f in &self.inv_freq {
+                let (sin, cos) = (f64::from(pos) * f).sin_cos();
+                table.cos.push((cos * self.mscale) as f32);
+                table.sin.push((sin * self.mscale) as f32);
+            }
+        }
+    }
+
+    /// Rotates every head of `x` (`[n_tokens, n_heads * head_dim]`) in place, token `t` by
+    /// the angles of row `t` of `table` (filled by [`Rope::fill_table`] for this batch).
+    pub fn apply_table(&self, cpu: &Cpu, x: &mut [f32], n_heads: usize, table: &RopeTable) {
+        let row_len = n_heads * self.head_dim;
+        debug_assert_eq!(x.len(), table.n_rows() * row_len);
+        let style = self.style();
+        for (t, row) in x.chunks_exact_mut(row_len).enumerate() {
+            let (cos, sin) = table.row(t);
+            cpu.rope(row, self.head_dim, cos, sin, style);
+        }
+    }
+
     /// Rotates every head of `x` (`[n_tokens, n_heads * head_dim]`) in place, token `t`
-    /// by `positions[t]`.
+    /// by `positions[t]`, with the scalar reference kernel.
     pub fn apply(&self, x: &mut [f32], n_heads: usize, positions: &[u32]) {
         let row_len = n_heads * self.head_dim;
         debug_assert_eq!(x.len(), positions.len() * row_len);
-        let n_pairs = self.rot_dim / 2;
-        let mut cos = vec![0.0f32; n_pairs];
-        let mut sin = vec![0.0f32; n_pairs];
-        for (row, &pos) in x.chunks_exact_mut(row_len).zip(positions) {
-            for i in 0..n_pairs {
-                let angle = f64::from(pos) * self.inv_freq[i];
-                cos[i] = (angle.cos() * self.mscale) as f32;
-                sin[i] = (angle.sin() * self.mscale) as f32;
-            }
+        let mut table = RopeTable::default();
+        self.fill_table(positions, &mut table);
+        let style = self.style();
+        for (t, row) in x.chunks_exact_mut(row_len).enumerate() {
+            let (cos, sin) = table.row(t);
             for head in row.chunks_exact_mut(self.head_dim) {
-                for i in 0..n_pairs {
-                    let (a, b) = match self.pairing {
-                        RopePairing::Interleaved => (2 * i, 2 * i + 1),
-                        RopePairing::Neox => (i, i + n_pairs),
-                    };
-                    let (x0, x1) = (head[a], head[b]);
-                    head[a] = x0 * cos[i] - x1 * sin[i];
-                    head[b] = x0 * sin[i] + x1 * cos[i];
-                }
+                ops::scalar::rope(head, cos, sin, style);
             }
         }
+    }
+
+    fn style(&self) -> RopeStyle {
+        match self.pairing {
+            RopePairing::Interleaved => RopeStyle::Interleaved,
+            RopePairing::Neox => RopeStyle::Neox,
+        }
+    }
+}
+
+/// Cosines and sines of one batch's positions: `[n_tokens, n_pairs]` each.
+#[derive(Clone, Debug, Default)]
+pub struct RopeTable {
+    n_pairs: usize,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl RopeTable {
+    /// Token rows held.
+    pub fn n_rows(&self) -> usize {
+        self.cos.len().checked_div(self.n_pairs).unwrap_or(0)
+    }
+
+    /// Cosines and sines of token `t`.
+    pub fn row(&self, t: usize) -> (&[f32], &[f32]) {
+        let range = t * self.n_pairs..(t + 1) * self.n_pairs;
+        (&self.cos[range.clone()], &self.sin[range])
+    }
+
+    /// Values allocated (both tables).
+    pub(crate) fn capacity(&self) -> usize {
+        self.cos.capacity() + self.sin.capacity()
     }
 }
 
