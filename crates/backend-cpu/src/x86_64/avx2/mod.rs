@@ -87,20 +87,6 @@ pub(crate) fn f16_at(s: &[u8]) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(bits as i16)))
 }
 
-/// `f16(a) · f16(b)` for the little-endian f16 values at the start of `a` and `b`.
-///
-/// Both halves are packed into one 32-bit word and converted together: with a single f16 per
-/// conversion, LLVM narrows the load to a `vpinsrw` merged into an arbitrary live register
-/// (in practice a running sum), chaining every block on the previous one.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn f16_mul(a: &[u8], b: &[u8]) -> f32 {
-    let word = u32::from(u16::from_le_bytes([a[0], a[1]]))
-        | (u32::from(u16::from_le_bytes([b[0], b[1]])) << 16);
-    let v = _mm_cvtph_ps(_mm_cvtsi32_si128(word as i32));
-    _mm_cvtss_f32(_mm_mul_ss(v, _mm_movehdup_ps(v)))
-}
-
 /// The little-endian f32 at the start of `s`.
 #[inline]
 pub(crate) fn f32_at(s: &[u8]) -> f32 {
@@ -124,36 +110,4 @@ pub(crate) fn hsum_i32x8(x: __m256i) -> i32 {
     let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b01_00_11_10>(r));
     let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b10_11_00_01>(r));
     _mm_cvtsi128_si32(r)
-}
-
-/// Pairwise u8 × i8 products summed to 8 i32 lanes (`ax` unsigned, `sy` signed, |sy| ≤ 127).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn dot_u8_i8(ax: __m256i, sy: __m256i) -> __m256i {
-    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
-}
-
-/// The 32 nibbles of 16 bytes as bytes: low nibbles first, then high nibbles (ggml order).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn nibbles_32(qs: &[u8]) -> __m256i {
-    let tmp = load128(qs);
-    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(tmp), tmp);
-    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
-}
-
-/// Bits of the little-endian u32 at `s` spread to 32 bytes: 0xFF where set, 0 where clear.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) fn bytes_from_bits_32(s: &[u8]) -> __m256i {
-    let x32 = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-    let shuf = _mm256_set_epi64x(
-        0x0303_0303_0303_0303,
-        0x0202_0202_0202_0202,
-        0x0101_0101_0101_0101,
-        0,
-    );
-    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x32), shuf);
-    let bit_mask = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
-    _mm256_cmpeq_epi8(_mm256_or_si256(bytes, bit_mask), _mm256_set1_epi64x(-1))
 }
