@@ -43,8 +43,9 @@ impl Batch {
 
     /// Checks the batch against the vocabulary, the context limits and the KV cache:
     /// parallel vectors of equal length, token ids below `n_vocab`, slots inside the cache,
-    /// positions below both `model_max_seq_len` and the cache's capacity, positions that
-    /// continue each slot without gaps, and logit rows inside the batch.
+    /// positions below both `model_max_seq_len` and the cache's `max_seq_len`, positions
+    /// inside the slot's block table ([`Error::KvCapacity`]), positions that continue each
+    /// slot without gaps, and logit rows inside the batch.
     pub fn validate(&self, n_vocab: usize, model_max_seq_len: usize, kv: &KvCache) -> Result<()> {
         let n_tokens = self.tokens.len();
         if n_tokens == 0 {
@@ -88,6 +89,13 @@ impl Batch {
             }
             let slot = self.seq_slots[token_idx];
             let n_slots = kv.n_slots();
+            if slot < n_slots && pos as usize >= kv.slot_capacity(slot) {
+                return Err(Error::KvCapacity {
+                    slot,
+                    pos,
+                    capacity: kv.slot_capacity(slot),
+                });
+            }
             let expected = next_pos
                 .get_mut(slot)
                 .ok_or(Error::SlotOutOfRange { slot, n_slots })?

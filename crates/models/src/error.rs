@@ -137,6 +137,67 @@ pub enum Error {
         /// The requested length.
         new_len: usize,
     },
+    /// A batch position outside its slot's block table: the engine has not mapped a block
+    /// for it yet.
+    #[error(
+        "slot {slot}: position {pos} is beyond its block table's capacity of {capacity} positions"
+    )]
+    KvCapacity {
+        /// The KV slot.
+        slot: usize,
+        /// The position.
+        pos: u32,
+        /// Positions the slot's block table holds (capped at the cache's `max_seq_len`).
+        capacity: usize,
+    },
+    /// `set_slot_len` beyond what the slot's block table (or `max_seq_len`) holds.
+    #[error("slot {slot}: length {len} exceeds its capacity of {capacity} positions")]
+    SlotLenBeyondCapacity {
+        /// The KV slot.
+        slot: usize,
+        /// The requested length.
+        len: usize,
+        /// Positions the slot's block table holds (capped at the cache's `max_seq_len`).
+        capacity: usize,
+    },
+    /// A block id at or beyond the pool's block count.
+    #[error("KV block {block} is out of range: the pool has {n_blocks} blocks")]
+    BlockOutOfRange {
+        /// The block id.
+        block: u32,
+        /// Blocks in the pool.
+        n_blocks: usize,
+    },
+    /// A block table with more blocks than `max_seq_len` positions need.
+    #[error(
+        "slot {slot}: block table of {len} blocks exceeds the {max_blocks} that max_seq_len needs"
+    )]
+    BlockTableTooLong {
+        /// The KV slot.
+        slot: usize,
+        /// Blocks in the given table.
+        len: usize,
+        /// `ceil(max_seq_len / block_size)`.
+        max_blocks: usize,
+    },
+    /// An unusable paged-pool configuration.
+    #[error("KV config {field} = {value}: {reason}")]
+    BadKvConfig {
+        /// `block_size` or `n_blocks`.
+        field: &'static str,
+        /// The value given.
+        value: usize,
+        /// What is required.
+        reason: &'static str,
+    },
+    /// A KV element type name that is not one of `f32`, `f16`, `q8_0`.
+    #[error("unknown KV cache type {name:?}; supported: {}", supported.join(", "))]
+    UnknownKvDtype {
+        /// The name given (first 32 characters).
+        name: String,
+        /// The accepted names.
+        supported: &'static [&'static str],
+    },
     /// Dequantizing a tensor's rows failed.
     #[error("tensor {name}: dequantize failed: {source}")]
     Dequantize {

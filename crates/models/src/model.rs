@@ -85,7 +85,7 @@ impl Model {
         };
         let data = self.arch.forward(&ctx, batch, kv)?;
         for (&slot, &pos) in batch.seq_slots.iter().zip(&batch.positions) {
-            kv.set_slot_len(slot, pos as usize + 1);
+            kv.set_slot_len(slot, pos as usize + 1)?;
         }
         Ok(Logits {
             n_vocab: hp.n_vocab,

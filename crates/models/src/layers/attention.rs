@@ -1,19 +1,29 @@
 //! Causal multi-head attention with grouped KV heads (GQA, Ainslie et al. 2023,
-//! <https://arxiv.org/abs/2305.13245>) over a flat, multi-sequence batch.
+//! <https://arxiv.org/abs/2305.13245>) over a flat, multi-sequence batch and a paged KV cache.
 //!
 //! [`attention`] is the one entry point every architecture calls. It first stores the
 //! batch's keys and values in the layer's KV cache, then lets each token attend to its own
-//! sequence's positions `max(0, pos - window + 1) ..= pos`, read through a [`SeqKv`] view.
-//! Because the batch continues each slot without gaps (checked by `Batch::validate`), the
-//! cached positions `< pos` plus the batch's earlier tokens of that sequence are exactly
-//! rows `0..pos` of the view: causality needs no mask.
+//! sequence's positions `max(0, pos - window + 1) ..= pos`, read block by block through the
+//! slot's block table ([`SeqKv`]). Because the batch continues each slot without gaps
+//! (checked by `Batch::validate`), the cached positions `< pos` plus the batch's earlier
+//! tokens of that sequence are exactly rows `0..pos` of the view: causality needs no mask.
 //!
 //! Scores are `scale * q·k`, optionally soft-capped as `cap * tanh(score / cap)` (Gemma 2),
-//! then softmaxed in f32 with the maximum subtracted.
+//! then softmaxed in f32. The softmax is computed online, one cache block at a time (the
+//! running maximum and sum of flash attention, Dao et al. 2022,
+//! <https://arxiv.org/abs/2205.14135>): the output accumulates `exp(s - max) · v` and is
+//! rescaled whenever the maximum grows, then divided by the sum at the end.
+//!
+//! Work is one task per (token, KV head): the task runs every query head of the group
+//! against each key and value row once, with the backend's SIMD kernels reading f32, f16 or
+//! q8_0 rows directly. Scratch lives in a per-thread buffer, so the decode path allocates
+//! nothing per token or head.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 
 use skiff_backend_cpu::Cpu;
+use skiff_backend_cpu::attn::AttnKernels;
 
 use crate::batch::Batch;
 use crate::kv::{LayerKv, SeqKv};
@@ -48,6 +58,12 @@ pub struct Qkv<'a> {
     pub v: &'a [f32],
 }
 
+thread_local! {
+    /// Per-thread scores and softmax state of one task; grows to the largest group and block
+    /// size seen, then is reused.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Appends the batch's keys and values to `kv` and returns the attention output,
 /// `[n_tokens, n_heads * head_dim_v]`.
 pub fn attention(
@@ -67,61 +83,112 @@ pub fn attention(
         kv.write(slot, pos as usize, k, v);
     }
     let kv = &kv;
+    let kernels = cpu.attn_kernels(kv.row_type());
     let n_tokens = batch.n_tokens();
-    let mut out = vec![0.0f32; n_tokens * p.n_heads * p.head_dim_v];
-    // One task per (token, head); each owns its output chunk, so the locks never contend.
-    let chunks: Vec<Mutex<&mut [f32]>> = out.chunks_mut(p.head_dim_v).map(Mutex::new).collect();
     let group = p.n_heads / p.n_kv_heads;
-    cpu.parallel_for(n_tokens * p.n_heads, &|task| {
-        let (t, head) = (task / p.n_heads, task % p.n_heads);
+    let mut out = vec![0.0f32; n_tokens * p.n_heads * p.head_dim_v];
+    // One task per (token, KV head); each owns its group's output chunk, so the locks never
+    // contend.
+    let chunks: Vec<Mutex<&mut [f32]>> = out
+        .chunks_mut(group * p.head_dim_v)
+        .map(Mutex::new)
+        .collect();
+    cpu.parallel_for(n_tokens * p.n_kv_heads, &|task| {
+        let (t, kv_head) = (task / p.n_kv_heads, task % p.n_kv_heads);
         let pos = batch.positions[t] as usize;
-        let seq = kv.seq(batch.seq_slots[t], pos + 1);
-        let q = &qkv.q[(t * p.n_heads + head) * p.head_dim..][..p.head_dim];
+        let seq = kv.seq(batch.seq_slots[t]);
+        let q = &qkv.q[(t * p.n_heads + kv_head * group) * p.head_dim..][..group * p.head_dim];
         let mut dst = chunks[task]
             .lock()
             .expect("each chunk is locked by one task only");
-        attend_one(p, q, seq, pos, head / group, &mut dst);
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let task = Task {
+                p,
+                kernels: &kernels,
+                seq,
+                kv_head,
+            };
+            task.attend(q, pos, &mut scratch, &mut dst);
+        });
     });
     drop(chunks);
     out
 }
 
-/// One query head of the token at `pos` against KV head `kv_head` of `seq`.
-fn attend_one(
-    p: &AttnParams,
-    q: &[f32],
-    seq: SeqKv<'_>,
-    pos: usize,
+/// The query heads of one KV head, for one token.
+struct Task<'a> {
+    p: &'a AttnParams,
+    kernels: &'a AttnKernels,
+    seq: SeqKv<'a>,
     kv_head: usize,
-    dst: &mut [f32],
-) {
-    let first = match p.window {
-        Some(w) => (pos + 1).saturating_sub(w),
-        None => 0,
-    };
-    let k_off = kv_head * p.head_dim;
-    let mut scores: Vec<f32> = (first..=pos)
-        .map(|j| {
-            let k = &seq.key(j)[k_off..k_off + p.head_dim];
-            let s = p.scale * q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>();
-            match p.softcap {
-                Some(cap) => cap * (s / cap).tanh(),
-                None => s,
+}
+
+impl Task<'_> {
+    /// Attends the group's queries `q` (`[group, head_dim]`) of the token at `pos` over its
+    /// visible positions, writing `[group, head_dim_v]` into `dst`.
+    fn attend(&self, q: &[f32], pos: usize, scratch: &mut Vec<f32>, dst: &mut [f32]) {
+        let (p, k) = (self.p, self.kernels);
+        let group = q.len() / p.head_dim;
+        let block_size = self.seq.block_size();
+        let need = group * (block_size + 2);
+        if scratch.len() < need {
+            scratch.resize(need, 0.0);
+        }
+        let (scores, state) = scratch.split_at_mut(group * block_size);
+        let (max, sum) = state[..2 * group].split_at_mut(group);
+        max.fill(f32::NEG_INFINITY);
+        sum.fill(0.0);
+        dst.fill(0.0);
+        let first = match p.window {
+            Some(w) => (pos + 1).saturating_sub(w),
+            None => 0,
+        };
+        let mut start = first;
+        while start <= pos {
+            let end = ((start / block_size + 1) * block_size).min(pos + 1);
+            let n = end - start;
+            let scores = &mut scores[..group * n];
+            (k.key_dot)(
+                q,
+                p.head_dim,
+                self.seq.key_rows(self.kv_head, start, n),
+                scores,
+            );
+            self.score_transform(scores);
+            for i in 0..group {
+                let row = &mut scores[i * n..(i + 1) * n];
+                let block_max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                if block_max > max[i] {
+                    // exp(-inf) = 0 on the first block: nothing accumulated yet.
+                    let rescale = (max[i] - block_max).exp();
+                    sum[i] *= rescale;
+                    dst[i * p.head_dim_v..(i + 1) * p.head_dim_v]
+                        .iter_mut()
+                        .for_each(|d| *d *= rescale);
+                    max[i] = block_max;
+                }
+                sum[i] += (k.exp_sum)(row, max[i]);
             }
-        })
-        .collect();
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for s in &mut scores {
-        *s = (*s - max).exp();
-        sum += *s;
+            let values = self.seq.value_rows(self.kv_head, start, n);
+            (k.value_axpy)(scores, values, p.head_dim_v, dst);
+            start = end;
+        }
+        for (i, out) in dst.chunks_exact_mut(p.head_dim_v).enumerate() {
+            let inv = 1.0 / sum[i];
+            out.iter_mut().for_each(|d| *d *= inv);
+        }
     }
-    dst.fill(0.0);
-    let v_off = kv_head * p.head_dim_v;
-    for (j, s) in (first..=pos).zip(&scores) {
-        let w = s / sum;
-        let v = &seq.value(j)[v_off..v_off + p.head_dim_v];
-        dst.iter_mut().zip(v).for_each(|(d, x)| *d += w * x);
+
+    /// `scale * s`, then the soft cap if any.
+    fn score_transform(&self, scores: &mut [f32]) {
+        let scale = self.p.scale;
+        match self.p.softcap {
+            Some(cap) => scores
+                .iter_mut()
+                .for_each(|s| *s = cap * (*s * scale / cap).tanh()),
+            None => scores.iter_mut().for_each(|s| *s *= scale),
+        }
     }
 }
 
