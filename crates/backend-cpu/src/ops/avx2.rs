@@ -210,8 +210,9 @@ fn rope_imp(x: &mut [f32], cos: &[f32], sin: &[f32], style: RopeStyle) {
 /// Clamp bounds of [`exp8`]: below, 2^n would be subnormal; above, it would overflow.
 const EXP_LO: f32 = -87.336_55;
 const EXP_HI: f32 = 88.0;
-/// ln 2 in two parts (Cephes' `C1`, `C2`): `n · LN2_HI` is exact.
-const LN2_HI: f32 = 0.693_359_375;
+/// ln 2 in two parts (Cephes' `C1`, `C2`): `LN2_HI` is 355/512 (0.693359375, written in
+/// its shortest f32 form), so `n · LN2_HI` is exact.
+const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// Cephes `expf` polynomial coefficients, highest degree first.
 const EXP_P: [f32; 6] = [
@@ -220,7 +221,7 @@ const EXP_P: [f32; 6] = [
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    0.5, // Cephes' 5.0000001201e-1 rounds to 0.5 in f32
 ];
 
 /// `exp` of 8 lanes within a few ulp, inputs clamped to `[EXP_LO, EXP_HI]` (NaN stays NaN).
