@@ -1,87 +1,105 @@
-//! Prints matmul throughput for SmolLM2-like shapes: GB/s of weights read per second of wall
-//! time and per second of this process's CPU time (the latter stays meaningful on a busy
-//! machine, where wall time includes time spent descheduled).
+//! Prints `Cpu::matmul` throughput per weight type and activation row count: GB/s of weights
+//! read (weight bytes ÷ time per call) and tokens (activation rows) per second, by wall time
+//! and by this process's CPU time per thread (the latter stays meaningful on a busy machine,
+//! where wall time includes time spent descheduled).
 //!
-//! Run with `cargo run --release -p skiff-backend-cpu --example matmul_speed [n_threads] [dtype]`.
+//! Run with `cargo run --release -p skiff-backend-cpu --example matmul_speed [n_threads]
+//! [dtype] [rows,rows,...]` (defaults: 1 thread, Q4_1 Q8_0 Q5_0 Q4_K Q6_K, rows
+//! 1,4,16,64,512).
 
 use std::time::{Duration, Instant};
 
 use skiff_backend_cpu::{Cpu, Weight};
 use skiff_tensor::DType;
 
-/// User + system CPU time of this process, from /proc/self/stat (Linux; clock ticks of 10 ms).
+/// CPU time of every thread of this process, from `/proc/self/task/*/schedstat` (Linux,
+/// nanoseconds).
 fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
-/// SmolLM2-135M's shapes; the K-quants need rows of whole 256-value blocks, so they get
-/// Gemma-3-270M's (640×1024 attn_output, 640×2048 ffn_down) plus SmolLM2's ffn_down and a
-/// large memory-bound one.
-fn shapes(dtype: DType) -> [(usize, usize); 4] {
-    if dtype.block_len() == 256 {
-        [(640, 1024), (640, 2048), (576, 1536), (16384, 1536)]
+/// `(n_out, n_in)` shapes: a SmolLM2-135M projection (576 wide) for the 32-value formats, a
+/// 1536-wide one for the K-quants (their rows are whole 256-value blocks), plus a large one
+/// that does not fit in cache, for one row only.
+fn shapes(dtype: DType, n_tokens: usize) -> Vec<(usize, usize)> {
+    let (small, large) = if dtype.block_len() == 256 {
+        ((2048, 1536), (16384, 1536))
     } else {
-        [(576, 576), (1536, 576), (576, 1536), (49152, 576)]
+        ((1536, 576), (49152, 576))
+    };
+    if n_tokens == 1 {
+        vec![small, large]
+    } else {
+        vec![small]
     }
 }
 
 fn main() {
-    let n_threads: usize = std::env::args()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let only = std::env::args().nth(2).and_then(|v| DType::from_name(&v));
+    let args: Vec<String> = std::env::args().collect();
+    let n_threads: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let only = args.get(2).and_then(|v| DType::from_name(v));
+    let rows: Vec<usize> = args
+        .get(3)
+        .map(|v| v.split(',').filter_map(|r| r.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4, 16, 64, 512]);
     let cpu = Cpu::new(n_threads);
     println!("isa={} n_threads={n_threads}", cpu.isa());
     for dtype in [
         DType::Q4_1,
         DType::Q8_0,
+        DType::Q5_0,
         DType::Q4K,
         DType::Q6K,
-        DType::Q5_0,
     ] {
         if only.is_some_and(|o| o != dtype) {
             continue;
         }
-        for (n_out, n_in) in shapes(dtype) {
-            for n_tokens in [1usize, 32] {
-                let n_bytes = n_out * n_in / dtype.block_len() * dtype.block_bytes();
-                // Zero bits with a zero scale: the speed does not depend on the values.
-                let w = vec![0u8; n_bytes];
-                let x: Vec<f32> = (0..n_in * n_tokens).map(|i| (i % 7) as f32 - 3.0).collect();
-                let mut y = vec![0.0f32; n_out * n_tokens];
-                let weight = Weight {
-                    dtype,
-                    data: &w,
-                    n_out,
-                    n_in,
-                };
-                let iters = (2_000_000_000 / (n_bytes * n_tokens)).max(3);
-                cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
-                let (t0, c0) = (Instant::now(), cpu_time());
-                for _ in 0..iters {
-                    cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
-                }
-                let wall = t0.elapsed().as_secs_f64();
-                let cpu_s = cpu_time()
-                    .zip(c0)
-                    .map(|(a, b)| (a - b).as_secs_f64() / n_threads as f64);
-                let gb = (n_bytes * iters) as f64 / 1e9;
-                let gflop = (2 * n_out * n_in * n_tokens * iters) as f64 / 1e9;
-                let per_cpu = cpu_s.map_or(String::from("?"), |c| format!("{:.1}", gb / c));
-                println!(
-                    "matmul/{}/{}/{n_out}x{n_in}x{n_tokens}: {:.1} GB/s wall ({per_cpu} GB/s per CPU-second/thread), {:.1} GFLOP/s, {:.1} µs/call",
-                    dtype.name(),
-                    cpu.isa(),
-                    gb / wall,
-                    gflop / wall,
-                    wall * 1e6 / iters as f64
-                );
+        for &n_tokens in &rows {
+            for (n_out, n_in) in shapes(dtype, n_tokens) {
+                measure(&cpu, dtype, (n_out, n_in), n_tokens);
             }
         }
     }
+}
+
+fn measure(cpu: &Cpu, dtype: DType, (n_out, n_in): (usize, usize), n_tokens: usize) {
+    let n_bytes = n_out * n_in / dtype.block_len() * dtype.block_bytes();
+    // Zero bits with a zero scale: the speed does not depend on the values.
+    let w = vec![0u8; n_bytes];
+    let x: Vec<f32> = (0..n_in * n_tokens).map(|i| (i % 7) as f32 - 3.0).collect();
+    let mut y = vec![0.0f32; n_out * n_tokens];
+    let weight = Weight {
+        dtype,
+        data: &w,
+        n_out,
+        n_in,
+    };
+    cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
+    let (t0, c0) = (Instant::now(), cpu_time());
+    let mut iters = 0usize;
+    while iters < 3 || t0.elapsed() < Duration::from_millis(300) {
+        cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
+        iters += 1;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_time()
+        .zip(c0)
+        .map(|(a, b)| (a - b).as_secs_f64() / cpu.n_threads() as f64);
+    let gb = (n_bytes * iters) as f64 / 1e9;
+    let tokens = (n_tokens * iters) as f64;
+    let per_cpu = cpu_s.map_or(String::from("?"), |c| format!("{:.1}", gb / c));
+    println!(
+        "matmul/{}/{}/t{}/{n_out}x{n_in}/rows={n_tokens}: {:.1} GB/s wall ({per_cpu} GB/s per CPU-second/thread), {:.0} rows/s, {:.1} µs/call",
+        dtype.name(),
+        cpu.isa(),
+        cpu.n_threads(),
+        gb / wall,
+        tokens / wall,
+        wall * 1e6 / iters as f64
+    );
 }

@@ -95,3 +95,35 @@ fn quantizers_match_scalar_bit_exact_on_every_isa() {
         }
     }
 }
+
+/// Quantizers of every ISA are bit-exact with the scalar ones on exact rounding ties (blocks
+/// whose scale is exactly 1, so `x.5` inputs stay ties), on NaN and infinite inputs, on
+/// negative zero and on a maximum magnitude that occurs with both signs.
+#[test]
+fn quantizers_bit_exact_on_ties_nan_and_infinity() {
+    let scalar = scalar_kernels();
+    let n = 1024;
+    let mut x: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 - 127.0) * 0.5).collect();
+    for block in x.chunks_mut(32) {
+        block[0] = 127.0; // Q8_0/Q8_1: d = 1, so every x.5 value is an exact tie
+    }
+    x[256] = -127.0; // Q8_K block 1: max = -127, iscale = 1: x.5 ties round half to even
+    x[300] = 127.0; // same magnitude, other sign, later: the first one wins
+    x[520] = f32::NAN;
+    x[600] = f32::INFINITY;
+    x[610] = f32::NEG_INFINITY;
+    x[800] = -0.0;
+    x[900..932].fill(f32::NAN); // a block of NaN only
+    for k in Kernels::all_supported() {
+        for format in [ActFormat::Q8_0, ActFormat::Q8_1, ActFormat::Q8K] {
+            let (mut got, mut want) = (
+                vec![0u8; format.row_bytes(n)],
+                vec![0u8; format.row_bytes(n)],
+            );
+            k.quantize(format).expect("quantizer")(&x, &mut got);
+            scalar.quantize(format).expect("quantizer")(&x, &mut want);
+            let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
+            assert_eq!(first_diff, None, "isa={} format={format:?}", k.isa);
+        }
+    }
+}

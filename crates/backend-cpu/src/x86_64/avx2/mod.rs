@@ -11,19 +11,20 @@
 mod float;
 mod kquants;
 mod legacy;
+mod quant;
 
 use std::arch::x86_64::*;
 
 use super::Avx2Fma;
 use crate::kernels::{Isa, Kernels};
-use crate::scalar;
 
-/// The AVX2 kernel table: every dot product has an AVX2 variant; the activation quantizers
-/// are the scalar ones (they touch each activation once per call, a small cost next to the
-/// weights).
+/// The AVX2 kernel table: every dot product and activation quantizer has an AVX2 variant.
 pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
     Kernels {
         isa: Isa::Avx2,
+        quantize_q8_0: quant::quantize_row_q8_0,
+        quantize_q8_1: quant::quantize_row_q8_1,
+        quantize_q8_k: quant::quantize_row_q8_k,
         vec_dot_f32: float::vec_dot_f32,
         vec_dot_f16_f32: float::vec_dot_f16_f32,
         vec_dot_bf16_f32: float::vec_dot_bf16_f32,
@@ -37,7 +38,6 @@ pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
         vec_dot_q4_k_q8_k: kquants::vec_dot_q4_k_q8_k,
         vec_dot_q5_k_q8_k: kquants::vec_dot_q5_k_q8_k,
         vec_dot_q6_k_q8_k: kquants::vec_dot_q6_k_q8_k,
-        ..scalar::kernels()
     }
 }
 
