@@ -30,6 +30,10 @@ enum Command {
     Chat(commands::chat::Args),
     /// Measure a model's perplexity over a text file (llama.cpp's method).
     Perplexity(commands::perplexity::Args),
+    /// Serve models over an OpenAI-compatible HTTP API.
+    Serve(commands::serve::Args),
+    /// Load-test an OpenAI-compatible server with concurrent streaming clients.
+    Loadgen(commands::loadgen::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +47,8 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Chat(args) => commands::chat::run(args),
         Command::Perplexity(args) => commands::perplexity::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Loadgen(args) => commands::loadgen::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
