@@ -17,7 +17,7 @@ use skiff_sample::SamplingParams;
 use skiff_tokenizer::Tokenizer;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-pub use crate::core::kv_dtype::KvDtype;
+pub use skiff_models::kv::KvDtype;
 
 use crate::core::worker::{self, Command, WorkerInit};
 use crate::error::{EngineError, Result};
@@ -64,10 +64,8 @@ impl EngineConfig {
         let block_size = 16;
         let kv_dtype = KvDtype::default();
         let max_seq_len = model.max_seq_len().min(DEFAULT_MAX_SEQ_LEN);
-        let hp = &model.spec().hparams;
-        let values_per_block =
-            hp.n_layers * block_size * hp.n_kv_heads * (hp.head_dim + hp.head_dim_v);
-        let per_block = (values_per_block as f64 * kv_dtype.bytes_per_value()).ceil() as usize;
+        let per_block =
+            skiff_models::KvCache::bytes_per_block(&model.spec().hparams, block_size, kv_dtype);
         let per_seq = max_seq_len.div_ceil(block_size) * per_block;
         let wanted = per_seq * (max_running / 4).max(1);
         let kv_memory_bytes = match available_memory_bytes() {
@@ -380,10 +378,14 @@ fn validate(request: &Request, n_vocab: usize, config: &EngineConfig) -> Result<
             message: format!("token id {token} is outside the vocabulary of {n_vocab} tokens"),
         });
     }
-    if !(1..=MAX_N).contains(&request.n) {
+    let max_n = MAX_N.min(config.max_running);
+    if !(1..=max_n).contains(&request.n) {
         return Err(EngineError::InvalidRequest {
             param: "n",
-            message: format!("n = {} must be in 1..={MAX_N}", request.n),
+            message: format!(
+                "n = {} must be in 1..={max_n} (MAX_N, and at most max_running choices)",
+                request.n
+            ),
         });
     }
     if let Some(k) = request.logprobs.filter(|&k| k > MAX_TOP_LOGPROBS) {
