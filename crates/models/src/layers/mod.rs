@@ -31,11 +31,6 @@ pub struct Ctx<'a> {
     pub file: &'a ModelFile,
 }
 
-/// Adds `delta` to `x` element-wise (a residual connection), with the scalar kernel.
-pub fn add_inplace(x: &mut [f32], delta: &[f32]) {
-    skiff_backend_cpu::ops::scalar::add(x, delta);
-}
-
 /// Reusable activation buffers of one forward pass. Each buffer grows to the largest batch
 /// seen and is then reused; [`Scratch::with`] hands out the calling thread's set.
 #[derive(Debug, Default)]
@@ -94,4 +89,36 @@ impl Scratch {
 pub(crate) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     v.resize(len, 0.0);
     &mut v[..len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread's buffers come back to the next call (no reallocation), a re-entrant call
+    /// gets its own, and buffers past `KEEP_BYTES` are released after the call.
+    #[test]
+    fn scratch_is_reused_and_bounded() {
+        let ptr = Scratch::with(|s| sized(&mut s.x, 1000).as_ptr() as usize);
+        let (again, inner_len) = Scratch::with(|s| {
+            let inner_len = Scratch::with(|inner| inner.x.capacity());
+            (s.x.as_ptr() as usize, inner_len)
+        });
+        assert_eq!(ptr, again, "the decode buffers are reused");
+        assert_eq!(
+            inner_len, 0,
+            "a nested call does not alias the outer buffers"
+        );
+        Scratch::with(|s| sized(&mut s.gate, KEEP_BYTES / 4 + 1).len());
+        assert_eq!(
+            Scratch::with(|s| s.gate.capacity()),
+            0,
+            "large buffers are dropped"
+        );
+        assert_eq!(
+            Scratch::with(|s| s.x.len()),
+            0,
+            "so are the small ones with them"
+        );
+    }
 }
