@@ -76,6 +76,18 @@ pub async fn run(job: Job) -> Result<Response, ApiError> {
         }
     };
     let p = &job.params;
+    let n_vocab = job.model.tokenizer.n_vocab();
+    if let Some(&(token, _)) = p
+        .sampling
+        .logit_bias
+        .iter()
+        .find(|b| b.0 as usize >= n_vocab)
+    {
+        return Err(ApiError::invalid(
+            "logit_bias",
+            format!("logit_bias token {token} is outside the vocabulary (n_vocab = {n_vocab})"),
+        ));
+    }
     let request = Request {
         prompt: job.prompt.clone(),
         sampling: p.sampling.clone(),

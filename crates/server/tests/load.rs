@@ -1,0 +1,177 @@
+//! Staying up under load on the tiny fixture: clients that disconnect mid-stream leave no
+//! KV blocks held; 32 concurrent streams through `loadgen` finish with zero errors and
+//! memory back to its baseline; shutdown drains open streams, or cancels them with an error
+//! event after the deadline.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{JsonBody, TINY, TestServer, chat_body, loopback, rss_bytes, tiny_path};
+use futures_util::StreamExt;
+use serde_json::json;
+use skiff_server::loadgen::{self, LoadgenConfig, PromptSet};
+use skiff_server::{EngineSettings, ServerConfig};
+
+/// Streams dropped after their first chunks (and a non-streamed request abandoned by its
+/// client) are cancelled: the engine ends up with no request and no KV block held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnects_free_kv_blocks() {
+    let s = TestServer::tiny().await;
+    let body = chat_body(
+        "Hi",
+        json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
+    );
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let resp = s
+            .client
+            .post(s.url("/v1/chat/completions"))
+            .json_body(&body)
+            .send()
+            .await
+            .expect("sent");
+        let mut stream = resp.bytes_stream();
+        // Role chunk, then at least one token.
+        for _ in 0..2 {
+            stream.next().await.expect("a chunk").expect("bytes");
+        }
+        held.push(stream);
+    }
+    let busy = s.state.engine_stats(TINY).expect("served");
+    assert!(busy.kv_blocks_used > 0, "streams hold no blocks: {busy:?}");
+    drop(held);
+    // A whole request whose client gives up before the answer.
+    let client = s.client.clone();
+    let url = s.url("/v1/chat/completions");
+    let whole = chat_body("Hi", json!({"max_tokens": null, "ignore_eos": true}));
+    let abandoned = tokio::spawn(async move { client.post(url).json_body(&whole).send().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    abandoned.abort();
+    let idle = s.wait_idle(TINY).await;
+    assert_eq!(idle.kv_blocks_used, 0);
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("skiff_aborted_requests_total ") && !l.ends_with(" 0")),
+        "aborts not counted:\n{metrics}"
+    );
+    s.shutdown().await.expect("clean shutdown");
+}
+
+/// 32 concurrent streaming clients (the loadgen tool itself) for three rounds: zero errors,
+/// every stream complete, memory after the rounds within bounds of the post-warm-up
+/// baseline, no block held at the end, and the metrics counted it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_streams_no_errors_memory_returns() {
+    let s = TestServer::tiny().await;
+    let config = LoadgenConfig {
+        base_url: s.url("/v1"),
+        model: None,
+        concurrency: 32,
+        duration: None,
+        requests: Some(64),
+        max_tokens: 16,
+        temperature: 0.7,
+        ignore_eos: true,
+        api_key: None,
+        prompts: PromptSet {
+            system: "You are terse.".into(),
+            questions: vec!["Hi".into(), "Where is my order?".into(), "Refund?".into()],
+        },
+    };
+    let warm = loadgen::run(config.clone()).await.expect("warm-up run");
+    assert_eq!(warm.errors, Vec::new());
+    s.wait_idle(TINY).await;
+    let baseline = rss_bytes();
+    for round in 0..3 {
+        let report = loadgen::run(config.clone()).await.expect("run");
+        assert!(
+            report.errors.is_empty(),
+            "round {round}: {:?}",
+            report.error_kinds(3)
+        );
+        assert_eq!(report.samples.len(), 64);
+        assert!(
+            report
+                .samples
+                .iter()
+                .all(|x| x.output_tokens == 16 && x.ttft.is_some())
+        );
+        s.wait_idle(TINY).await;
+    }
+    let after = rss_bytes();
+    assert!(
+        after <= baseline + baseline / 10 + (16 << 20),
+        "RSS grew from {baseline} to {after} bytes over three rounds"
+    );
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(
+        metrics.contains("skiff_requests_total{endpoint=\"chat\",status=\"200\"} 256\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("skiff_completion_tokens_total 4096\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("skiff_kv_blocks_used{model=\"tiny\"} 0\n"),
+        "{metrics}"
+    );
+    s.shutdown().await.expect("clean shutdown");
+}
+
+/// Shutdown with time to spare: the open stream runs to `[DONE]`, `serve` returns `Ok`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_open_streams() {
+    let s = TestServer::tiny().await;
+    let body = chat_body(
+        "Hi",
+        json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
+    );
+    let resp = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .json_body(&body)
+        .send()
+        .await
+        .expect("sent");
+    let state = s.state.clone();
+    let done = s.shutdown();
+    let text = resp.text().await.expect("stream read to its end");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(state.is_shutting_down());
+    done.await.expect("serve returned Ok");
+}
+
+/// Shutdown with no time left: the open stream ends with an error event (no `[DONE]`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deadline_cancels_with_error_event() {
+    let config = ServerConfig {
+        shutdown_timeout: Duration::ZERO,
+        ..loopback()
+    };
+    let s = TestServer::start(tiny_path(), TINY, config, EngineSettings::default()).await;
+    let body = chat_body(
+        "Hi",
+        json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
+    );
+    let resp = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .json_body(&body)
+        .send()
+        .await
+        .expect("sent");
+    let mut stream = resp.bytes_stream();
+    stream.next().await.expect("first chunk").expect("bytes");
+    let done = s.shutdown();
+    let mut text = String::new();
+    while let Some(Ok(bytes)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(text.contains("\"error\""), "{text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+    done.await.expect("serve returned Ok");
+}
