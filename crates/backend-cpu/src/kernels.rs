@@ -27,6 +27,18 @@ pub const MAX_ROWS: usize = 4;
 /// [`MAX_ROWS`], `act_stride` is shorter than one activation row, or `acts` is too short.
 pub type DotFn = fn(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
 
+/// Products of 8 consecutive weight rows with many activation rows (the batched path):
+/// `out[r * 8 + i] = Σ W_i · A_r` for every activation row `r < out.len() / 8`, where `w` is
+/// exactly 8 weight rows of whole blocks and activation row `r` starts at byte `r * act_stride`
+/// of `acts`. `panel` is scratch the kernel may resize (reused across calls to avoid
+/// allocation). Each output equals the [`DotFn`] of the same weight type up to f32 summation
+/// order, and does not depend on the other 7 rows.
+///
+/// Panics (a caller bug) when `w` is not 8 rows of whole blocks, `out` is empty or not a
+/// multiple of 8, or `acts` is too short.
+pub type Gemm8Fn =
+    fn(w: &[u8], acts: &[u8], act_stride: usize, panel: &mut Vec<u8>, out: &mut [f32]);
+
 /// Converts one row of f32 activations into an [`ActFormat`] row.
 ///
 /// Panics (a caller bug) when `x.len()` is not whole blocks or `out` has the wrong length.
@@ -150,6 +162,14 @@ pub struct Kernels {
     pub vec_dot_q5_k_q8_k: DotFn,
     /// Q6_K weights · Q8_K activations.
     pub vec_dot_q6_k_q8_k: DotFn,
+    /// Batched Q4_0 weights · Q8_0 activations.
+    pub gemm8_q4_0_q8_0: Gemm8Fn,
+    /// Batched Q4_1 weights · Q8_1 activations.
+    pub gemm8_q4_1_q8_1: Gemm8Fn,
+    /// Batched Q5_0 weights · Q8_0 activations.
+    pub gemm8_q5_0_q8_0: Gemm8Fn,
+    /// Batched Q8_0 weights · Q8_0 activations.
+    pub gemm8_q8_0_q8_0: Gemm8Fn,
 }
 
 impl Kernels {
@@ -172,6 +192,18 @@ impl Kernels {
             Q6K => self.vec_dot_q6_k_q8_k,
             Q8_1 | Q8K | I8 | I16 | I32 | I64 | F64 => return None,
         })
+    }
+
+    /// The batched kernel for weights of `dtype`, or `None` when `dtype` has none (matmul then
+    /// uses [`Kernels::vec_dot`] for every row).
+    pub fn gemm8(&self, dtype: DType) -> Option<Gemm8Fn> {
+        match dtype {
+            DType::Q4_0 => Some(self.gemm8_q4_0_q8_0),
+            DType::Q4_1 => Some(self.gemm8_q4_1_q8_1),
+            DType::Q5_0 => Some(self.gemm8_q5_0_q8_0),
+            DType::Q8_0 => Some(self.gemm8_q8_0_q8_0),
+            _ => None,
+        }
     }
 
     /// The activation quantizer for `format`, or `None` for [`ActFormat::F32`] (no conversion).

@@ -4,19 +4,29 @@
 //! Work split: output rows are cut into chunks that threads claim from an atomic counter.
 //! Within a chunk, tokens are processed in groups of [`MAX_ROWS`]: each weight row of the
 //! chunk is dotted with a whole group per kernel call, so a row is unpacked once per group and
-//! the chunk's rows stay in L1 while all groups stream past. Each output value is computed by
-//! the same kernel call whatever the thread count, so results are identical for every
-//! `n_threads`.
+//! the chunk's rows stay in L1 while all groups stream past.
+//!
+//! Batches of at least [`GEMM_MIN_TOKENS`] tokens on a weight type with a batched kernel
+//! ([`Kernels::gemm8`](crate::Kernels::gemm8)) take that kernel instead for every aligned group
+//! of 8 rows (chunks are then whole groups); the last `n_out % 8` rows use the row kernel.
+//!
+//! Each output value is computed by the same kernel call (which rows and tokens it is grouped
+//! with never changes its arithmetic) whatever the thread count, so results are identical for
+//! every `n_threads`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cpu::{Cpu, Weight};
 use crate::disjoint::DisjointMut;
 use crate::error::{Error, Result};
-use crate::kernels::{ActFormat, DotFn, MAX_ROWS};
+use crate::kernels::{ActFormat, DotFn, Gemm8Fn, MAX_ROWS};
 
 /// Target bytes of weight rows per claimed chunk (fits L1 together with a token group).
 const CHUNK_BYTES: usize = 16 * 1024;
+/// Batches of at least this many tokens use the batched kernel when the weight type has one.
+pub const GEMM_MIN_TOKENS: usize = 4;
+/// Tokens per batched-kernel call (bounds its output tile).
+const GEMM_TOKENS: usize = 64;
 /// Quantize activations on the pool only above this many values (below, the dispatch costs
 /// more than it saves).
 const PARALLEL_QUANTIZE_VALUES: usize = 16 * 1024;
@@ -27,6 +37,7 @@ struct Plan {
     format: ActFormat,
     act_row: usize,
     dot: DotFn,
+    gemm: Option<Gemm8Fn>,
 }
 
 fn checked_mul(a: usize, b: usize, what: &'static str) -> Result<usize> {
@@ -124,6 +135,7 @@ impl Cpu {
             format,
             act_row: format.row_bytes(w.n_in),
             dot,
+            gemm: self.kernels.gemm8(dtype),
         })
     }
 
@@ -159,38 +171,95 @@ impl Cpu {
     /// The dot-product phase: threads claim chunks of output rows.
     fn dot_rows(&self, w: &Weight<'_>, plan: &Plan, acts: &[u8], n_tokens: usize, y: &mut [f32]) {
         let n_out = w.n_out;
+        let gemm = plan.gemm.filter(|_| n_tokens >= GEMM_MIN_TOKENS);
         let per_thread = n_out.div_ceil(self.n_threads() * 4);
-        let chunk_rows = (CHUNK_BYTES / plan.row_bytes.max(1)).clamp(1, per_thread.max(1));
+        let mut chunk_rows = (CHUNK_BYTES / plan.row_bytes.max(1)).clamp(1, per_thread.max(1));
+        if gemm.is_some() {
+            chunk_rows = chunk_rows.next_multiple_of(8);
+        }
         let n_chunks = n_out.div_ceil(chunk_rows);
         let next = AtomicUsize::new(0);
         let y = DisjointMut::new(y);
         let job = |_thread: usize| {
+            let mut panel = Vec::new();
             loop {
                 let chunk = next.fetch_add(1, Ordering::Relaxed);
                 if chunk >= n_chunks {
                     break;
                 }
-                let rows = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
-                for t0 in (0..n_tokens).step_by(MAX_ROWS) {
-                    let n_rows = MAX_ROWS.min(n_tokens - t0);
-                    let group = &acts[t0 * plan.act_row..];
-                    for o in rows.clone() {
-                        let mut out = [0.0f32; MAX_ROWS];
-                        let w_row = &w.data[o * plan.row_bytes..(o + 1) * plan.row_bytes];
-                        (plan.dot)(w_row, group, plan.act_row, &mut out[..n_rows]);
-                        for (r, &v) in out[..n_rows].iter().enumerate() {
-                            // SAFETY: output row `o` belongs to exactly one claimed chunk, so
-                            // index `(t0 + r) * n_out + o` is written by this thread only.
-                            unsafe { y.write((t0 + r) * n_out + o, v) };
-                        }
+                let mut rows = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
+                if let Some(gemm) = gemm {
+                    let full_end = rows.start + (rows.len() / 8) * 8;
+                    for o in (rows.start..full_end).step_by(8) {
+                        gemm_group(w, plan, gemm, acts, n_tokens, o, &mut panel, &y);
                     }
+                    rows.start = full_end;
                 }
+                dot_chunk(w, plan, acts, n_tokens, rows, &y);
             }
         };
         if n_chunks == 1 {
             job(0);
         } else {
             self.pool.run(&job);
+        }
+    }
+}
+
+/// Output rows `rows` for every token with the row kernel, tokens in groups of [`MAX_ROWS`].
+fn dot_chunk(
+    w: &Weight<'_>,
+    plan: &Plan,
+    acts: &[u8],
+    n_tokens: usize,
+    rows: std::ops::Range<usize>,
+    y: &DisjointMut<'_, f32>,
+) {
+    let n_out = w.n_out;
+    for t0 in (0..n_tokens).step_by(MAX_ROWS) {
+        let n_rows = MAX_ROWS.min(n_tokens - t0);
+        let group = &acts[t0 * plan.act_row..];
+        for o in rows.clone() {
+            let mut out = [0.0f32; MAX_ROWS];
+            let w_row = &w.data[o * plan.row_bytes..(o + 1) * plan.row_bytes];
+            (plan.dot)(w_row, group, plan.act_row, &mut out[..n_rows]);
+            for (r, &v) in out[..n_rows].iter().enumerate() {
+                // SAFETY: output row `o` belongs to exactly one claimed chunk, so index
+                // `(t0 + r) * n_out + o` is written by this thread only.
+                unsafe { y.write((t0 + r) * n_out + o, v) };
+            }
+        }
+    }
+}
+
+/// Output rows `o..o + 8` for every token with the batched kernel.
+#[allow(clippy::too_many_arguments)] // the matmul's state, passed down unchanged
+fn gemm_group(
+    w: &Weight<'_>,
+    plan: &Plan,
+    gemm: Gemm8Fn,
+    acts: &[u8],
+    n_tokens: usize,
+    o: usize,
+    panel: &mut Vec<u8>,
+    y: &DisjointMut<'_, f32>,
+) {
+    let n_out = w.n_out;
+    let w8 = &w.data[o * plan.row_bytes..(o + 8) * plan.row_bytes];
+    let mut tile = [0.0f32; 8 * GEMM_TOKENS];
+    for t0 in (0..n_tokens).step_by(GEMM_TOKENS) {
+        let n = GEMM_TOKENS.min(n_tokens - t0);
+        gemm(
+            w8,
+            &acts[t0 * plan.act_row..],
+            plan.act_row,
+            panel,
+            &mut tile[..8 * n],
+        );
+        for (r, out8) in tile[..8 * n].chunks_exact(8).enumerate() {
+            // SAFETY: output rows `o..o + 8` belong to exactly one claimed chunk, so this
+            // range of token row `t0 + r` is written by this thread only.
+            unsafe { y.range((t0 + r) * n_out + o, 8) }.copy_from_slice(out8);
         }
     }
 }

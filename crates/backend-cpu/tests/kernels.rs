@@ -127,3 +127,46 @@ fn quantizers_bit_exact_on_ties_nan_and_infinity() {
         }
     }
 }
+
+/// The batched 8-row kernels of every ISA match the scalar row kernel for every weight type
+/// that has one, over ragged row lengths and activation counts (1, 3, 9, 70).
+#[test]
+fn gemm8_matches_scalar_rows_on_every_isa() {
+    let scalar = scalar_kernels();
+    for k in Kernels::all_supported() {
+        for dtype in WEIGHT_DTYPES {
+            let Some(gemm) = k.gemm8(dtype) else {
+                continue;
+            };
+            let format = ActFormat::for_weight(dtype).expect("weight dtype");
+            let dot = scalar.vec_dot(dtype).expect("kernel");
+            for n_in in N_INS.into_iter().filter(|n| n % dtype.block_len() == 0) {
+                for n_acts in [1usize, 3, 9, 70] {
+                    let seed = (dtype as u64) << 40 | (n_in as u64) << 8 | n_acts as u64;
+                    let mut rng = rng(seed);
+                    let w = random_weight(dtype, 8, n_in, &mut rng);
+                    let x = random_acts(n_acts * n_in, &mut rng);
+                    let acts = quantize_acts(format, &x, n_in);
+                    let stride = format.row_bytes(n_in);
+                    let row_bytes = w.len() / 8;
+                    let mut got = vec![f32::NAN; 8 * n_acts];
+                    gemm(&w, &acts, stride, &mut Vec::new(), &mut got);
+                    for r in 0..n_acts {
+                        for i in 0..8 {
+                            let w_row = &w[i * row_bytes..(i + 1) * row_bytes];
+                            let a_row = &acts[r * stride..(r + 1) * stride];
+                            let mut want = [0.0f32];
+                            dot(w_row, a_row, stride, &mut want);
+                            let mag = dot_magnitude(dtype, w_row, a_row);
+                            let what = format_args!(
+                                "isa={} dtype={dtype} n_in={n_in} n_acts={n_acts} r={r} i={i} seed={seed:#x}",
+                                k.isa
+                            );
+                            assert_close(got[r * 8 + i], want[0], tol_simd(dtype), mag, what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

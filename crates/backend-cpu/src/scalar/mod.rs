@@ -18,7 +18,7 @@ pub use legacy::{
 };
 pub use quant::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
-use crate::kernels::{Isa, Kernels, check_dot_args};
+use crate::kernels::{DotFn, Isa, Kernels, check_dot_args};
 
 /// The scalar kernel table.
 pub(crate) fn kernels() -> Kernels {
@@ -40,7 +40,58 @@ pub(crate) fn kernels() -> Kernels {
         vec_dot_q4_k_q8_k,
         vec_dot_q5_k_q8_k,
         vec_dot_q6_k_q8_k,
+        gemm8_q4_0_q8_0,
+        gemm8_q4_1_q8_1,
+        gemm8_q5_0_q8_0,
+        gemm8_q8_0_q8_0,
     }
+}
+
+/// The batched kernels' reference: every output is one call of the row kernel `dot`.
+fn gemm8_rows(dot: DotFn, w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    assert!(
+        w.len().is_multiple_of(8),
+        "weight of {} bytes is not 8 rows",
+        w.len()
+    );
+    assert!(
+        !out.is_empty() && out.len().is_multiple_of(8),
+        "{} outputs is not 8 per activation row",
+        out.len()
+    );
+    let row_bytes = w.len() / 8;
+    for (r, o) in out.chunks_exact_mut(8).enumerate() {
+        for (i, v) in o.iter_mut().enumerate() {
+            let mut one = [0.0f32];
+            dot(
+                &w[i * row_bytes..(i + 1) * row_bytes],
+                &acts[r * act_stride..],
+                act_stride,
+                &mut one,
+            );
+            *v = one[0];
+        }
+    }
+}
+
+/// Batched Q4_0 · Q8_0 (see [`crate::kernels::Gemm8Fn`]).
+pub fn gemm8_q4_0_q8_0(w: &[u8], acts: &[u8], stride: usize, _: &mut Vec<u8>, out: &mut [f32]) {
+    gemm8_rows(vec_dot_q4_0_q8_0, w, acts, stride, out);
+}
+
+/// Batched Q4_1 · Q8_1 (see [`crate::kernels::Gemm8Fn`]).
+pub fn gemm8_q4_1_q8_1(w: &[u8], acts: &[u8], stride: usize, _: &mut Vec<u8>, out: &mut [f32]) {
+    gemm8_rows(vec_dot_q4_1_q8_1, w, acts, stride, out);
+}
+
+/// Batched Q5_0 · Q8_0 (see [`crate::kernels::Gemm8Fn`]).
+pub fn gemm8_q5_0_q8_0(w: &[u8], acts: &[u8], stride: usize, _: &mut Vec<u8>, out: &mut [f32]) {
+    gemm8_rows(vec_dot_q5_0_q8_0, w, acts, stride, out);
+}
+
+/// Batched Q8_0 · Q8_0 (see [`crate::kernels::Gemm8Fn`]).
+pub fn gemm8_q8_0_q8_0(w: &[u8], acts: &[u8], stride: usize, _: &mut Vec<u8>, out: &mut [f32]) {
+    gemm8_rows(vec_dot_q8_0_q8_0, w, acts, stride, out);
 }
 
 /// Reads the little-endian f16 at `b[off..off + 2]` as f32.

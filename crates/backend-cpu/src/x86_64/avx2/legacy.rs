@@ -82,7 +82,7 @@ pub(crate) unsafe fn ld128(p: *const u8) -> __m128i {
 /// `p..p + 16` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles_at(p: *const u8) -> __m256i {
+pub(crate) unsafe fn nibbles_at(p: *const u8) -> __m256i {
     // SAFETY: forwarded to the caller.
     let tmp = unsafe { ld128(p) };
     let both = _mm256_set_m128i(_mm_srli_epi16::<4>(tmp), tmp);
@@ -95,7 +95,7 @@ unsafe fn nibbles_at(p: *const u8) -> __m256i {
 /// `p..p + 4` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn bits_at(p: *const u8) -> __m256i {
+pub(crate) unsafe fn bits_at(p: *const u8) -> __m256i {
     let shuf = _mm256_set_epi64x(
         0x0303_0303_0303_0303,
         0x0202_0202_0202_0202,

@@ -11,6 +11,7 @@
 mod float;
 mod kquants;
 mod legacy;
+mod panel;
 mod quant;
 
 use std::arch::x86_64::*;
@@ -38,6 +39,10 @@ pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
         vec_dot_q4_k_q8_k: kquants::vec_dot_q4_k_q8_k,
         vec_dot_q5_k_q8_k: kquants::vec_dot_q5_k_q8_k,
         vec_dot_q6_k_q8_k: kquants::vec_dot_q6_k_q8_k,
+        gemm8_q4_0_q8_0: panel::gemm8_q4_0_q8_0,
+        gemm8_q4_1_q8_1: panel::gemm8_q4_1_q8_1,
+        gemm8_q5_0_q8_0: panel::gemm8_q5_0_q8_0,
+        gemm8_q8_0_q8_0: panel::gemm8_q8_0_q8_0,
     }
 }
 
