@@ -28,6 +28,7 @@ impl Embedding {
 
     /// Writes the rows for `tokens` into `x`, `[n_tokens, d_model]`.
     pub fn forward_into(&self, ctx: &Ctx<'_>, tokens: &[u32], x: &mut [f32]) -> Result<()> {
+        debug_assert_eq!(x.len(), tokens.len() * self.d_model, "[n_tokens, d_model]");
         let data = ctx.file.tensor_bytes(&self.info);
         let (name, dtype) = (&self.info.name, self.info.dtype);
         let row_bytes = dtype
