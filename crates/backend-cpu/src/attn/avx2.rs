@@ -33,6 +33,258 @@ pub(super) fn kernels(_proof: Avx2Fma, isa: Isa, row_type: KvRowType) -> AttnKer
     }
 }
 
+/// Row-type codes for the const-generic kernels (so every `match` on the type resolves at
+/// compile time): [`F32`], [`F16`], [`Q8_0`].
+const F32: u8 = 0;
+const F16: u8 = 1;
+const Q8_0: u8 = 2;
+
+/// Values `c..c + 8` of the row at `row`, as f32. For q8_0 they are the raw quants (the
+/// caller multiplies by the block scale); `c` is a multiple of 8, so they never straddle a
+/// block.
+///
+/// # Safety
+/// `row` points to a whole row of at least `c + 8` values of type `T`, and the CPU supports
+/// avx2, fma and f16c.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_row8<const T: u8>(row: *const u8, c: usize) -> __m256 {
+    // SAFETY (all arms): the caller guarantees values `c..c + 8` lie inside the row; the
+    // loads have no alignment requirement.
+    unsafe {
+        match T {
+            F32 => _mm256_loadu_ps(row.add(4 * c).cast()),
+            F16 => _mm256_cvtph_ps(_mm_loadu_si128(row.add(2 * c).cast())),
+            _ => {
+                let off = c / Q8_0_BLOCK_LEN * Q8_0_BLOCK_BYTES + 2 + c % Q8_0_BLOCK_LEN;
+                let q = _mm_loadl_epi64(row.add(off).cast());
+                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))
+            }
+        }
+    }
+}
+
+/// The scale of the q8_0 block holding value `c` of the row at `row` (1 for the float
+/// types).
+///
+/// # Safety
+/// As [`load_row8`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_scale<const T: u8>(row: *const u8, c: usize) -> f32 {
+    if T != Q8_0 {
+        return 1.0;
+    }
+    // SAFETY: the block holding value `c` starts with its 2-byte scale, inside the row.
+    let bits = unsafe {
+        row.add(c / Q8_0_BLOCK_LEN * Q8_0_BLOCK_BYTES)
+            .cast::<u16>()
+            .read_unaligned()
+    };
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// The [`KvRowType`] of a code.
+fn row_type_of<const T: u8>() -> KvRowType {
+    match T {
+        F32 => KvRowType::F32,
+        F16 => KvRowType::F16,
+        _ => KvRowType::Q8_0,
+    }
+}
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(x: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
+}
+
+/// `Q` queries (`[Q, head_dim]` at `qs`) · the key row at `row`. Within a q8_0 block the
+/// raw quants are summed first, then scaled once per block.
+///
+/// # Safety
+/// `qs` points to `Q * head_dim` f32, `row` to one whole row of `head_dim` values of type
+/// `T`, and the CPU supports avx2, fma and f16c.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_row<const T: u8, const Q: usize>(
+    qs: *const f32,
+    head_dim: usize,
+    row: *const u8,
+) -> [f32; Q] {
+    let n8 = head_dim / 8 * 8;
+    let step = if T == Q8_0 { Q8_0_BLOCK_LEN } else { n8.max(8) };
+    let mut acc = [_mm256_setzero_ps(); Q];
+    let mut c = 0;
+    while c < n8 {
+        let block_end = (c + step).min(n8);
+        let mut part = [_mm256_setzero_ps(); Q];
+        while c < block_end {
+            // SAFETY: `c + 8 <= n8 <= head_dim`, inside the row and every query.
+            let k = unsafe { load_row8::<T>(row, c) };
+            for (i, p) in part.iter_mut().enumerate() {
+                // SAFETY: as above, `i < Q`.
+                let q = unsafe { _mm256_loadu_ps(qs.add(i * head_dim + c)) };
+                *p = _mm256_fmadd_ps(k, q, *p);
+            }
+            c += 8;
+        }
+        if T == Q8_0 {
+            // SAFETY: value `c - 8` was just read, so its block is inside the row.
+            let scale = _mm256_set1_ps(unsafe { block_scale::<T>(row, c - 8) });
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a = _mm256_fmadd_ps(p, scale, *a);
+            }
+        } else {
+            for (a, p) in acc.iter_mut().zip(part) {
+                *a = _mm256_add_ps(*a, p);
+            }
+        }
+    }
+    let mut out = [0.0f32; Q];
+    if n8 < head_dim {
+        let row_bytes = row_type_of::<T>().row_bytes(head_dim);
+        // SAFETY: `row` points to one whole row of `row_bytes` bytes.
+        let row = unsafe { std::slice::from_raw_parts(row, row_bytes) };
+        for (i, o) in out.iter_mut().enumerate() {
+            for d in n8..head_dim {
+                // SAFETY: `i < Q` and `d < head_dim`.
+                *o += unsafe { *qs.add(i * head_dim + d) } * value_at(row_type_of::<T>(), row, d);
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o += hsum(a);
+    }
+    out
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn key_dot_impl<const T: u8>(q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
+    let (n_q, n_rows, row_bytes) =
+        check_args(row_type_of::<T>(), head_dim, q.len(), scores.len(), keys);
+    for r in 0..n_rows {
+        let row = keys[r * row_bytes..(r + 1) * row_bytes].as_ptr();
+        let mut i0 = 0;
+        while i0 < n_q {
+            let n = (n_q - i0).min(MAX_Q);
+            let qs = q[i0 * head_dim..(i0 + n) * head_dim].as_ptr();
+            let mut sums = [0.0f32; MAX_Q];
+            // SAFETY: `qs` holds `n` whole queries and `row` one whole row (checked above).
+            unsafe {
+                match n {
+                    1 => sums[..1].copy_from_slice(&dot_row::<T, 1>(qs, head_dim, row)),
+                    2 => sums[..2].copy_from_slice(&dot_row::<T, 2>(qs, head_dim, row)),
+                    3 => sums[..3].copy_from_slice(&dot_row::<T, 3>(qs, head_dim, row)),
+                    _ => sums.copy_from_slice(&dot_row::<T, 4>(qs, head_dim, row)),
+                }
+            }
+            for (i, s) in sums[..n].iter().enumerate() {
+                scores[(i0 + i) * n_rows + r] = *s;
+            }
+            i0 += n;
+        }
+    }
+}
+
+/// `Q` accumulators (`[Q, head_dim]` at `acc`) += Σ_r w[(i0 + i) * n_rows + r] · V_r.
+///
+/// # Safety
+/// `acc` points to `Q * head_dim` f32, `values` to `n_rows` whole rows of `row_bytes`, `w`
+/// holds `(i0 + Q) * n_rows` weights, and the CPU supports avx2, fma and f16c.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn axpy_rows<const T: u8, const Q: usize>(
+    w: &[f32],
+    i0: usize,
+    n_rows: usize,
+    values: *const u8,
+    row_bytes: usize,
+    head_dim: usize,
+    acc: *mut f32,
+) {
+    let n8 = head_dim / 8 * 8;
+    let w = &w[i0 * n_rows..(i0 + Q) * n_rows];
+    for c in (0..n8).step_by(8) {
+        let mut a = [_mm256_setzero_ps(); Q];
+        for (i, a) in a.iter_mut().enumerate() {
+            // SAFETY: `i < Q`, `c + 8 <= head_dim`: inside the accumulators.
+            *a = unsafe { _mm256_loadu_ps(acc.add(i * head_dim + c)) };
+        }
+        for r in 0..n_rows {
+            // SAFETY: row `r < n_rows` is whole; `c + 8 <= head_dim`.
+            let (v, scale) = unsafe {
+                let row = values.add(r * row_bytes);
+                (load_row8::<T>(row, c), block_scale::<T>(row, c))
+            };
+            for (i, a) in a.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(_mm256_set1_ps(w[i * n_rows + r] * scale), v, *a);
+            }
+        }
+        for (i, a) in a.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_ps(acc.add(i * head_dim + c), *a) };
+        }
+    }
+    for d in n8..head_dim {
+        for r in 0..n_rows {
+            // SAFETY: row `r < n_rows` is a whole row of `row_bytes` bytes.
+            let row = unsafe { std::slice::from_raw_parts(values.add(r * row_bytes), row_bytes) };
+            let x = value_at(row_type_of::<T>(), row, d);
+            for i in 0..Q {
+                // SAFETY: `i < Q`, `d < head_dim`: inside the accumulators.
+                unsafe { *acc.add(i * head_dim + d) += w[i * n_rows + r] * x };
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn value_axpy_impl<const T: u8>(w: &[f32], values: &[u8], head_dim: usize, acc: &mut [f32]) {
+    let (n_q, n_rows, row_bytes) =
+        check_args(row_type_of::<T>(), head_dim, acc.len(), w.len(), values);
+    let mut i0 = 0;
+    while i0 < n_q {
+        let n = (n_q - i0).min(MAX_Q);
+        let acc = acc[i0 * head_dim..(i0 + n) * head_dim].as_mut_ptr();
+        let v = values.as_ptr();
+        // SAFETY: `acc` holds `n` whole accumulators, `values` `n_rows` whole rows and `w`
+        // `n_q * n_rows` weights (checked above).
+        unsafe {
+            match n {
+                1 => axpy_rows::<T, 1>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                2 => axpy_rows::<T, 2>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                3 => axpy_rows::<T, 3>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                _ => axpy_rows::<T, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+            }
+        }
+        i0 += n;
+    }
+}
+
+/// Defines the public-signature wrappers of one row type.
+macro_rules! wrappers {
+    ($dot:ident, $axpy:ident, $code:expr) => {
+        fn $dot(q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
+            // SAFETY: only reachable through `kernels`, which requires the `Avx2Fma` token, so
+            // the CPU supports avx2, fma and f16c. Lengths are checked inside.
+            unsafe { key_dot_impl::<{ $code }>(q, head_dim, keys, scores) }
+        }
+
+        fn $axpy(w: &[f32], values: &[u8], head_dim: usize, acc: &mut [f32]) {
+            // SAFETY: as above: the `Avx2Fma` token proves the features; lengths are checked.
+            unsafe { value_axpy_impl::<{ $code }>(w, values, head_dim, acc) }
+        }
+    };
+}
+
+wrappers!(key_dot_f32, value_axpy_f32, F32);
+wrappers!(key_dot_f16, value_axpy_f16, F16);
+wrappers!(key_dot_q8_0, value_axpy_q8_0, Q8_0);
+
 /// 8 f32 from the first 8 values of `s`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -50,204 +302,6 @@ fn store_f32x8(s: &mut [f32], v: __m256) {
     // SAFETY: `s` has exactly 8 writable f32; `storeu` has no alignment requirement.
     unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
 }
-
-/// Values `c..c + 8` of a row, as f32. For q8_0 the values are the raw quants (the caller
-/// multiplies by the block scale); `c` is a multiple of 8, so they never straddle a block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn load_row8(row_type: KvRowType, row: &[u8], c: usize) -> __m256 {
-    match row_type {
-        KvRowType::F32 => {
-            let s = &row[4 * c..4 * c + 32];
-            // SAFETY: `s` has exactly 32 readable bytes; `loadu` has no alignment requirement.
-            unsafe { _mm256_loadu_ps(s.as_ptr().cast()) }
-        }
-        KvRowType::F16 => {
-            let s = &row[2 * c..2 * c + 16];
-            // SAFETY: `s` has exactly 16 readable bytes; `loadu` has no alignment requirement.
-            _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
-        }
-        KvRowType::Q8_0 => {
-            let off = c / Q8_0_BLOCK_LEN * Q8_0_BLOCK_BYTES + 2 + c % Q8_0_BLOCK_LEN;
-            let s = &row[off..off + 8];
-            // SAFETY: `s` has exactly 8 readable bytes; `loadl_epi64` reads 8 bytes unaligned.
-            let q = unsafe { _mm_loadl_epi64(s.as_ptr().cast()) };
-            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))
-        }
-    }
-}
-
-/// The scale of the q8_0 block holding value `c` of `row` (1 for the float types).
-#[inline]
-fn block_scale(row_type: KvRowType, row: &[u8], c: usize) -> f32 {
-    match row_type {
-        KvRowType::Q8_0 => {
-            let off = c / Q8_0_BLOCK_LEN * Q8_0_BLOCK_BYTES;
-            half::f16::from_le_bytes([row[off], row[off + 1]]).to_f32()
-        }
-        KvRowType::F32 | KvRowType::F16 => 1.0,
-    }
-}
-
-/// Sum of the 8 lanes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn hsum(x: __m256) -> f32 {
-    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
-    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
-}
-
-/// `Q` queries (`qs = [Q, head_dim]`) · one key row. Within a q8_0 block the raw quants are
-/// summed first, then scaled once per block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dot_row<const Q: usize>(
-    row_type: KvRowType,
-    qs: &[f32],
-    head_dim: usize,
-    row: &[u8],
-) -> [f32; Q] {
-    let n8 = head_dim / 8 * 8;
-    let mut acc = [_mm256_setzero_ps(); Q];
-    let mut c = 0;
-    while c < n8 {
-        let block_end = match row_type {
-            KvRowType::Q8_0 => ((c / Q8_0_BLOCK_LEN + 1) * Q8_0_BLOCK_LEN).min(n8),
-            KvRowType::F32 | KvRowType::F16 => n8,
-        };
-        let mut part = [_mm256_setzero_ps(); Q];
-        while c < block_end {
-            let k = load_row8(row_type, row, c);
-            for (i, p) in part.iter_mut().enumerate() {
-                *p = _mm256_fmadd_ps(k, load_f32x8(&qs[i * head_dim + c..]), *p);
-            }
-            c += 8;
-        }
-        let scale = _mm256_set1_ps(block_scale(row_type, row, c - 8));
-        for (a, p) in acc.iter_mut().zip(part) {
-            *a = _mm256_fmadd_ps(p, scale, *a);
-        }
-    }
-    let mut out = [0.0f32; Q];
-    for (i, o) in out.iter_mut().enumerate() {
-        let mut sum = hsum(acc[i]);
-        for d in n8..head_dim {
-            sum += qs[i * head_dim + d] * value_at(row_type, row, d);
-        }
-        *o = sum;
-    }
-    out
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn key_dot_impl(row_type: KvRowType, q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
-    let (n_q, n_rows, row_bytes) = check_args(row_type, head_dim, q.len(), scores.len(), keys);
-    for r in 0..n_rows {
-        let row = &keys[r * row_bytes..(r + 1) * row_bytes];
-        let mut i0 = 0;
-        while i0 < n_q {
-            let qs = &q[i0 * head_dim..];
-            let n = (n_q - i0).min(MAX_Q);
-            let mut sums = [0.0f32; MAX_Q];
-            match n {
-                1 => sums[..1].copy_from_slice(&dot_row::<1>(row_type, qs, head_dim, row)),
-                2 => sums[..2].copy_from_slice(&dot_row::<2>(row_type, qs, head_dim, row)),
-                3 => sums[..3].copy_from_slice(&dot_row::<3>(row_type, qs, head_dim, row)),
-                _ => sums.copy_from_slice(&dot_row::<4>(row_type, qs, head_dim, row)),
-            }
-            for (i, s) in sums[..n].iter().enumerate() {
-                scores[(i0 + i) * n_rows + r] = *s;
-            }
-            i0 += n;
-        }
-    }
-}
-
-/// `Q` accumulators (`acc = [Q, head_dim]`) += Σ_r w · V_r, for queries `i0..i0 + Q`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn axpy_rows<const Q: usize>(
-    row_type: KvRowType,
-    w: &[f32],
-    i0: usize,
-    n_rows: usize,
-    values: &[u8],
-    row_bytes: usize,
-    head_dim: usize,
-    acc: &mut [f32],
-) {
-    let n8 = head_dim / 8 * 8;
-    for c in (0..n8).step_by(8) {
-        let mut a = [_mm256_setzero_ps(); Q];
-        for (i, a) in a.iter_mut().enumerate() {
-            *a = load_f32x8(&acc[i * head_dim + c..]);
-        }
-        for r in 0..n_rows {
-            let row = &values[r * row_bytes..(r + 1) * row_bytes];
-            let v = load_row8(row_type, row, c);
-            let scale = block_scale(row_type, row, c);
-            for (i, a) in a.iter_mut().enumerate() {
-                let wi = _mm256_set1_ps(w[(i0 + i) * n_rows + r] * scale);
-                *a = _mm256_fmadd_ps(wi, v, *a);
-            }
-        }
-        for (i, a) in a.iter().enumerate() {
-            store_f32x8(&mut acc[i * head_dim + c..], *a);
-        }
-    }
-    for d in n8..head_dim {
-        for r in 0..n_rows {
-            let x = value_at(row_type, &values[r * row_bytes..(r + 1) * row_bytes], d);
-            for i in 0..Q {
-                acc[i * head_dim + d] += w[(i0 + i) * n_rows + r] * x;
-            }
-        }
-    }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn value_axpy_impl(
-    row_type: KvRowType,
-    w: &[f32],
-    values: &[u8],
-    head_dim: usize,
-    acc: &mut [f32],
-) {
-    let (n_q, n_rows, row_bytes) = check_args(row_type, head_dim, acc.len(), w.len(), values);
-    let mut i0 = 0;
-    while i0 < n_q {
-        let n = (n_q - i0).min(MAX_Q);
-        let acc = &mut acc[i0 * head_dim..(i0 + n) * head_dim];
-        match n {
-            1 => axpy_rows::<1>(row_type, w, i0, n_rows, values, row_bytes, head_dim, acc),
-            2 => axpy_rows::<2>(row_type, w, i0, n_rows, values, row_bytes, head_dim, acc),
-            3 => axpy_rows::<3>(row_type, w, i0, n_rows, values, row_bytes, head_dim, acc),
-            _ => axpy_rows::<4>(row_type, w, i0, n_rows, values, row_bytes, head_dim, acc),
-        }
-        i0 += n;
-    }
-}
-
-/// Defines the public-signature wrappers of one row type.
-macro_rules! wrappers {
-    ($dot:ident, $axpy:ident, $row_type:expr) => {
-        fn $dot(q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
-            // SAFETY: only reachable through `kernels`, which requires the `Avx2Fma` token, so
-            // the CPU supports avx2, fma and f16c. Every load is bounds-checked.
-            unsafe { key_dot_impl($row_type, q, head_dim, keys, scores) }
-        }
-
-        fn $axpy(w: &[f32], values: &[u8], head_dim: usize, acc: &mut [f32]) {
-            // SAFETY: as above: the `Avx2Fma` token proves the features; loads are checked.
-            unsafe { value_axpy_impl($row_type, w, values, head_dim, acc) }
-        }
-    };
-}
-
-wrappers!(key_dot_f32, value_axpy_f32, KvRowType::F32);
-wrappers!(key_dot_f16, value_axpy_f16, KvRowType::F16);
-wrappers!(key_dot_q8_0, value_axpy_q8_0, KvRowType::Q8_0);
 
 /// `exp(x)` lane by lane, the formula of [`scalar::exp_approx`] with fused multiply-adds.
 #[inline]

@@ -69,30 +69,64 @@ pub(crate) fn check_args(
     (n_q, n_rows, row_bytes)
 }
 
+/// Values `c0..c0 + out.len()` of a row (all inside one 32-value chunk), decoded.
+fn decode_chunk(row_type: KvRowType, row: &[u8], c0: usize, out: &mut [f32]) {
+    match row_type {
+        KvRowType::F32 => {
+            for (o, b) in out.iter_mut().zip(row[4 * c0..].chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        KvRowType::F16 => {
+            for (o, b) in out.iter_mut().zip(row[2 * c0..].chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        KvRowType::Q8_0 => {
+            let block = &row[c0 / Q8_0_BLOCK_LEN * Q8_0_BLOCK_BYTES..];
+            let scale = half::f16::from_le_bytes([block[0], block[1]]).to_f32();
+            let quants = &block[2 + c0 % Q8_0_BLOCK_LEN..];
+            for (o, &q) in out.iter_mut().zip(quants) {
+                *o = scale * f32::from(q as i8);
+            }
+        }
+    }
+}
+
 fn key_dot(row_type: KvRowType, q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
     let (n_q, n_rows, row_bytes) = check_args(row_type, head_dim, q.len(), scores.len(), keys);
+    scores.fill(0.0);
+    let mut buf = [0.0f32; Q8_0_BLOCK_LEN];
     for r in 0..n_rows {
         let row = &keys[r * row_bytes..(r + 1) * row_bytes];
-        for i in 0..n_q {
-            let qi = &q[i * head_dim..(i + 1) * head_dim];
-            let mut sum = 0.0f32;
-            for (d, qv) in qi.iter().enumerate() {
-                sum += qv * value_at(row_type, row, d);
+        for c0 in (0..head_dim).step_by(Q8_0_BLOCK_LEN) {
+            let k = &mut buf[..(head_dim - c0).min(Q8_0_BLOCK_LEN)];
+            decode_chunk(row_type, row, c0, k);
+            for i in 0..n_q {
+                let qi = &q[i * head_dim + c0..][..k.len()];
+                let sum = &mut scores[i * n_rows + r];
+                for (qv, kv) in qi.iter().zip(k.iter()) {
+                    *sum += qv * kv;
+                }
             }
-            scores[i * n_rows + r] = sum;
         }
     }
 }
 
 fn value_axpy(row_type: KvRowType, w: &[f32], values: &[u8], head_dim: usize, acc: &mut [f32]) {
     let (n_q, n_rows, row_bytes) = check_args(row_type, head_dim, acc.len(), w.len(), values);
+    let mut buf = [0.0f32; Q8_0_BLOCK_LEN];
     for r in 0..n_rows {
         let row = &values[r * row_bytes..(r + 1) * row_bytes];
-        for i in 0..n_q {
-            let wi = w[i * n_rows + r];
-            let acc_i = &mut acc[i * head_dim..(i + 1) * head_dim];
-            for (d, a) in acc_i.iter_mut().enumerate() {
-                *a += wi * value_at(row_type, row, d);
+        for c0 in (0..head_dim).step_by(Q8_0_BLOCK_LEN) {
+            let v = &mut buf[..(head_dim - c0).min(Q8_0_BLOCK_LEN)];
+            decode_chunk(row_type, row, c0, v);
+            for i in 0..n_q {
+                let wi = w[i * n_rows + r];
+                let acc_i = &mut acc[i * head_dim + c0..][..v.len()];
+                for (a, x) in acc_i.iter_mut().zip(v.iter()) {
+                    *a += wi * x;
+                }
             }
         }
     }

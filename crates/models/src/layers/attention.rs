@@ -14,10 +14,11 @@
 //! <https://arxiv.org/abs/2205.14135>): the output accumulates `exp(s - max) · v` and is
 //! rescaled whenever the maximum grows, then divided by the sum at the end.
 //!
-//! Work is one task per (token, KV head): the task runs every query head of the group
-//! against each key and value row once, with the backend's SIMD kernels reading f32, f16 or
-//! q8_0 rows directly. Scratch lives in a per-thread buffer, so the decode path allocates
-//! nothing per token or head.
+//! Work is one task per (token, KV head, range of up to [`SPLIT`] positions): the task runs
+//! every query head of the group against each key and value row once, with the backend's
+//! SIMD kernels reading f32, f16 or q8_0 rows directly, and leaves an unnormalized partial
+//! result (accumulators, maximum, sum) that [`merge`] combines. Scores live in a per-thread
+//! buffer; the only allocations are a few per call (per layer), none per token or head.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -59,10 +60,16 @@ pub struct Qkv<'a> {
 }
 
 thread_local! {
-    /// Per-thread scores and softmax state of one task; grows to the largest group and block
-    /// size seen, then is reused.
+    /// Per-thread scores of one task; grows to the largest group and block size seen, then
+    /// is reused.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Positions one task attends at most. A token's visible range is cut at multiples of this,
+/// so a long-context decode step spreads over the threads (flash-decoding's split of the
+/// key axis); the cut points depend only on positions, never on the thread count, so results
+/// do not either.
+const SPLIT: usize = 256;
 
 /// Appends the batch's keys and values to `kv` and returns the attention output,
 /// `[n_tokens, n_heads * head_dim_v]`.
@@ -84,39 +91,137 @@ pub fn attention(
     }
     let kv = &kv;
     let kernels = cpu.attn_kernels(kv.row_type());
-    let n_tokens = batch.n_tokens();
     let group = p.n_heads / p.n_kv_heads;
-    let mut out = vec![0.0f32; n_tokens * p.n_heads * p.head_dim_v];
-    // One task per (token, KV head); each owns its group's output chunk, so the locks never
-    // contend.
-    let chunks: Vec<Mutex<&mut [f32]>> = out
-        .chunks_mut(group * p.head_dim_v)
-        .map(Mutex::new)
-        .collect();
-    cpu.parallel_for(n_tokens * p.n_kv_heads, &|task| {
-        let (t, kv_head) = (task / p.n_kv_heads, task % p.n_kv_heads);
-        let pos = batch.positions[t] as usize;
-        let seq = kv.seq(batch.seq_slots[t]);
+    let plan = Plan::new(p, batch);
+    let stride = Partial::stride(group, p.head_dim_v);
+    let mut partials = vec![0.0f32; plan.n_tasks() * stride];
+    // Each task owns its partial result, so the locks never contend.
+    let chunks: Vec<Mutex<&mut [f32]>> = partials.chunks_mut(stride).map(Mutex::new).collect();
+    cpu.parallel_for(plan.n_tasks(), &|task| {
+        let (t, kv_head, range) = plan.task(task);
         let q = &qkv.q[(t * p.n_heads + kv_head * group) * p.head_dim..][..group * p.head_dim];
         let mut dst = chunks[task]
             .lock()
             .expect("each chunk is locked by one task only");
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let task = Task {
-                p,
-                kernels: &kernels,
-                seq,
-                kv_head,
-            };
-            task.attend(q, pos, &mut scratch, &mut dst);
-        });
+        let job = Task {
+            p,
+            kernels: &kernels,
+            seq: kv.seq(batch.seq_slots[t]),
+            kv_head,
+        };
+        SCRATCH.with(|scratch| job.attend(q, range, &mut scratch.borrow_mut(), &mut dst));
     });
     drop(chunks);
+    let mut out = vec![0.0f32; batch.n_tokens() * p.n_heads * p.head_dim_v];
+    for (tk, dst) in out.chunks_exact_mut(group * p.head_dim_v).enumerate() {
+        let (t, kv_head) = (tk / p.n_kv_heads, tk % p.n_kv_heads);
+        let tasks = plan.tasks_of(t, kv_head);
+        merge(
+            &partials[tasks.start * stride..tasks.end * stride],
+            group,
+            p.head_dim_v,
+            dst,
+        );
+    }
     out
 }
 
-/// The query heads of one KV head, for one token.
+/// How the batch's (token, KV head) pairs are cut into tasks over position ranges.
+struct Plan<'a> {
+    batch: &'a Batch,
+    window: Option<usize>,
+    n_kv_heads: usize,
+    /// `task_start[t]`: the first task of token `t`; `task_start[n_tokens]` is the total.
+    task_start: Vec<usize>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(p: &AttnParams, batch: &'a Batch) -> Plan<'a> {
+        let mut plan = Plan {
+            batch,
+            window: p.window,
+            n_kv_heads: p.n_kv_heads,
+            task_start: Vec::with_capacity(batch.n_tokens() + 1),
+        };
+        let mut total = 0;
+        plan.task_start.push(0);
+        for t in 0..batch.n_tokens() {
+            total += plan.n_splits(t) * p.n_kv_heads;
+            plan.task_start.push(total);
+        }
+        plan
+    }
+
+    fn n_tasks(&self) -> usize {
+        self.task_start.last().copied().unwrap_or(0)
+    }
+
+    /// Visible positions of token `t`: `first..=pos`.
+    fn visible(&self, t: usize) -> (usize, usize) {
+        let pos = self.batch.positions[t] as usize;
+        let first = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        (first, pos)
+    }
+
+    fn n_splits(&self, t: usize) -> usize {
+        let (first, pos) = self.visible(t);
+        pos / SPLIT - first / SPLIT + 1
+    }
+
+    /// Task `task`'s token, KV head and inclusive position range.
+    fn task(&self, task: usize) -> (usize, usize, (usize, usize)) {
+        let t = self.task_start.partition_point(|&s| s <= task) - 1;
+        let n_splits = self.n_splits(t);
+        let rest = task - self.task_start[t];
+        let (kv_head, split) = (rest / n_splits, rest % n_splits);
+        let (first, pos) = self.visible(t);
+        let base = (first / SPLIT + split) * SPLIT;
+        (t, kv_head, (base.max(first), (base + SPLIT - 1).min(pos)))
+    }
+
+    /// The tasks of (token `t`, `kv_head`), consecutive.
+    fn tasks_of(&self, t: usize, kv_head: usize) -> std::ops::Range<usize> {
+        let n_splits = self.n_splits(t);
+        let start = self.task_start[t] + kv_head * n_splits;
+        debug_assert!(kv_head < self.n_kv_heads);
+        start..start + n_splits
+    }
+}
+
+/// Layout of one task's unnormalized result: `[group, head_dim_v]` accumulators, then the
+/// running maximum and sum of each query.
+struct Partial;
+
+impl Partial {
+    fn stride(group: usize, head_dim_v: usize) -> usize {
+        group * (head_dim_v + 2)
+    }
+}
+
+/// Combines the partial results of one (token, KV head) over consecutive ranges into the
+/// normalized output `dst` (`[group, head_dim_v]`).
+fn merge(partials: &[f32], group: usize, head_dim_v: usize, dst: &mut [f32]) {
+    let stride = Partial::stride(group, head_dim_v);
+    let acc_len = group * head_dim_v;
+    for i in 0..group {
+        let max = partials
+            .chunks_exact(stride)
+            .map(|part| part[acc_len + i])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let out = &mut dst[i * head_dim_v..(i + 1) * head_dim_v];
+        let mut sum = 0.0f32;
+        for part in partials.chunks_exact(stride) {
+            let factor = (part[acc_len + i] - max).exp();
+            sum += part[acc_len + group + i] * factor;
+            let acc = &part[i * head_dim_v..(i + 1) * head_dim_v];
+            out.iter_mut().zip(acc).for_each(|(o, a)| *o += a * factor);
+        }
+        let inv = 1.0 / sum;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// The query heads of one KV head, for one token and one range of positions.
 struct Task<'a> {
     p: &'a AttnParams,
     kernels: &'a AttnKernels,
@@ -125,30 +230,31 @@ struct Task<'a> {
 }
 
 impl Task<'_> {
-    /// Attends the group's queries `q` (`[group, head_dim]`) of the token at `pos` over its
-    /// visible positions, writing `[group, head_dim_v]` into `dst`.
-    fn attend(&self, q: &[f32], pos: usize, scratch: &mut Vec<f32>, dst: &mut [f32]) {
+    /// Attends the group's queries `q` (`[group, head_dim]`) over positions
+    /// `first..=last`, writing the unnormalized [`Partial`] into `dst`.
+    fn attend(
+        &self,
+        q: &[f32],
+        (first, last): (usize, usize),
+        scratch: &mut Vec<f32>,
+        dst: &mut [f32],
+    ) {
         let (p, k) = (self.p, self.kernels);
         let group = q.len() / p.head_dim;
         let block_size = self.seq.block_size();
-        let need = group * (block_size + 2);
-        if scratch.len() < need {
-            scratch.resize(need, 0.0);
+        if scratch.len() < group * block_size {
+            scratch.resize(group * block_size, 0.0);
         }
-        let (scores, state) = scratch.split_at_mut(group * block_size);
-        let (max, sum) = state[..2 * group].split_at_mut(group);
+        let (acc, state) = dst.split_at_mut(group * p.head_dim_v);
+        let (max, sum) = state.split_at_mut(group);
         max.fill(f32::NEG_INFINITY);
         sum.fill(0.0);
-        dst.fill(0.0);
-        let first = match p.window {
-            Some(w) => (pos + 1).saturating_sub(w),
-            None => 0,
-        };
+        acc.fill(0.0);
         let mut start = first;
-        while start <= pos {
-            let end = ((start / block_size + 1) * block_size).min(pos + 1);
+        while start <= last {
+            let end = ((start / block_size + 1) * block_size).min(last + 1);
             let n = end - start;
-            let scores = &mut scores[..group * n];
+            let scores = &mut scratch[..group * n];
             (k.key_dot)(
                 q,
                 p.head_dim,
@@ -163,7 +269,7 @@ impl Task<'_> {
                     // exp(-inf) = 0 on the first block: nothing accumulated yet.
                     let rescale = (max[i] - block_max).exp();
                     sum[i] *= rescale;
-                    dst[i * p.head_dim_v..(i + 1) * p.head_dim_v]
+                    acc[i * p.head_dim_v..(i + 1) * p.head_dim_v]
                         .iter_mut()
                         .for_each(|d| *d *= rescale);
                     max[i] = block_max;
@@ -171,12 +277,8 @@ impl Task<'_> {
                 sum[i] += (k.exp_sum)(row, max[i]);
             }
             let values = self.seq.value_rows(self.kv_head, start, n);
-            (k.value_axpy)(scores, values, p.head_dim_v, dst);
+            (k.value_axpy)(scores, values, p.head_dim_v, acc);
             start = end;
-        }
-        for (i, out) in dst.chunks_exact_mut(p.head_dim_v).enumerate() {
-            let inv = 1.0 / sum[i];
-            out.iter_mut().for_each(|d| *d *= inv);
         }
     }
 
@@ -215,53 +317,72 @@ mod tests {
             .collect()
     }
 
-    /// Two query heads sharing one KV head (GQA), a window of 2 and a soft cap: every
-    /// output row equals the naive computation over exactly the visible positions.
-    #[test]
-    fn gqa_window_softcap_match_naive() {
+    /// Runs `n_tokens` random tokens of one sequence through [`attention`] (F32 cache, block
+    /// size 16) and checks every output row against the naive computation over exactly the
+    /// visible positions.
+    fn check_against_naive(p: &AttnParams, n_tokens: usize) {
         let hp = tiny_hparams(); // 2 heads, 1 kv head, head_dim 4
-        let p = AttnParams {
-            n_heads: 2,
-            n_kv_heads: 1,
-            head_dim: 4,
-            head_dim_v: 4,
-            scale: 0.5,
-            softcap: Some(1.5),
-            window: Some(2),
-        };
-        let n_tokens = 3;
         let val = |i: usize| ((i * 7 + 3) % 11) as f32 / 5.0 - 1.0;
         let q: Vec<f32> = (0..n_tokens * 8).map(val).collect();
         let k: Vec<f32> = (0..n_tokens * 4).map(|i| val(i + 5)).collect();
-        let v: Vec<f32> = (0..n_tokens * 4).map(|i| val(i + 9)).collect();
-        let batch = Batch::for_sequence(&[1, 2, 3], 0, 0);
-        let mut kv = KvCache::new(&hp, 1, 8);
+        let v: Vec<f32> = (0..n_tokens * 4).map(|i| val(i * 3 + 9)).collect();
+        let tokens = vec![1; n_tokens];
+        let batch = Batch::for_sequence(&tokens, 0, 0);
+        let mut kv = KvCache::new(&hp, 1, n_tokens);
         let cpu = Cpu::new(2);
-        let out = attention(
-            &cpu,
-            &p,
-            Qkv {
-                q: &q,
-                k: &k,
-                v: &v,
-            },
-            kv.layer(0),
-            &batch,
-        );
+        let qkv = Qkv {
+            q: &q,
+            k: &k,
+            v: &v,
+        };
+        let out = attention(&cpu, p, qkv, kv.layer(0), &batch);
         for t in 0..n_tokens {
-            let visible: Vec<usize> = (t.saturating_sub(1)..=t).collect();
-            let keys: Vec<&[f32]> = visible.iter().map(|&j| &k[j * 4..j * 4 + 4]).collect();
-            let values: Vec<&[f32]> = visible.iter().map(|&j| &v[j * 4..j * 4 + 4]).collect();
+            let first = p.window.map_or(0, |w| (t + 1).saturating_sub(w));
+            let keys: Vec<&[f32]> = (first..=t).map(|j| &k[j * 4..j * 4 + 4]).collect();
+            let values: Vec<&[f32]> = (first..=t).map(|j| &v[j * 4..j * 4 + 4]).collect();
             for head in 0..2 {
-                let want = naive(&q[(t * 2 + head) * 4..][..4], &keys, &values, &p);
+                let want = naive(&q[(t * 2 + head) * 4..][..4], &keys, &values, p);
                 let got = &out[(t * 2 + head) * 4..][..4];
                 for (a, b) in got.iter().zip(&want) {
                     assert!(
-                        (a - b).abs() < 1e-6,
+                        (a - b).abs() < 1e-5,
                         "token {t} head {head}: {got:?} vs {want:?}"
                     );
                 }
             }
         }
+    }
+
+    const PARAMS: AttnParams = AttnParams {
+        n_heads: 2,
+        n_kv_heads: 1,
+        head_dim: 4,
+        head_dim_v: 4,
+        scale: 0.5,
+        softcap: None,
+        window: None,
+    };
+
+    /// Two query heads sharing one KV head (GQA), a window of 2 and a soft cap.
+    #[test]
+    fn gqa_window_softcap_match_naive() {
+        let p = AttnParams {
+            softcap: Some(1.5),
+            window: Some(2),
+            ..PARAMS
+        };
+        check_against_naive(&p, 3);
+    }
+
+    /// Contexts longer than [`SPLIT`] are cut into several tasks and merged; with and without
+    /// a window that straddles the cut points.
+    #[test]
+    fn long_contexts_split_and_merge_exactly() {
+        check_against_naive(&PARAMS, 2 * SPLIT + 37);
+        let windowed = AttnParams {
+            window: Some(SPLIT + 5),
+            ..PARAMS
+        };
+        check_against_naive(&windowed, 2 * SPLIT + 37);
     }
 }
