@@ -102,102 +102,147 @@ fn hsum(x: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
 }
 
-/// `Q` queries (`[Q, head_dim]` at `qs`) · the key row at `row`. Within a q8_0 block the
-/// raw quants are summed first, then scaled once per block.
+/// Values `c..c + 8` of the row at `row`, multiplied by their q8_0 block scale (as is for
+/// the float types).
 ///
 /// # Safety
-/// `qs` points to `Q * head_dim` f32, `row` to one whole row of `head_dim` values of type
+/// As [`load_row8`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_scaled8<const T: u8>(row: *const u8, c: usize) -> __m256 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let v = load_row8::<T>(row, c);
+        if T == Q8_0 {
+            _mm256_mul_ps(v, _mm256_set1_ps(block_scale::<T>(row, c)))
+        } else {
+            v
+        }
+    }
+}
+
+/// `Q` queries (`[Q, head_dim]` at `qs`) · `R` key rows starting at `rows` (`row_bytes`
+/// apart): `R * Q` independent accumulator chains, so the FMA latency is hidden.
+///
+/// # Safety
+/// `qs` points to `Q * head_dim` f32, `rows` to `R` whole rows of `head_dim` values of type
 /// `T`, and the CPU supports avx2, fma and f16c.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_row<const T: u8, const Q: usize>(
+unsafe fn dot_rows<const T: u8, const Q: usize, const R: usize>(
     qs: *const f32,
     head_dim: usize,
-    row: *const u8,
-) -> [f32; Q] {
+    rows: *const u8,
+    row_bytes: usize,
+) -> [[f32; R]; Q] {
     let n8 = head_dim / 8 * 8;
-    let step = if T == Q8_0 { Q8_0_BLOCK_LEN } else { n8.max(8) };
-    let mut acc = [_mm256_setzero_ps(); Q];
-    let mut c = 0;
-    while c < n8 {
-        let block_end = (c + step).min(n8);
-        let mut part = [_mm256_setzero_ps(); Q];
-        while c < block_end {
-            // SAFETY: `c + 8 <= n8 <= head_dim`, inside the row and every query.
-            let k = unsafe { load_row8::<T>(row, c) };
-            for (i, p) in part.iter_mut().enumerate() {
-                // SAFETY: as above, `i < Q`.
-                let q = unsafe { _mm256_loadu_ps(qs.add(i * head_dim + c)) };
-                *p = _mm256_fmadd_ps(k, q, *p);
-            }
-            c += 8;
+    let mut acc = [[_mm256_setzero_ps(); R]; Q];
+    for c in (0..n8).step_by(8) {
+        let mut q = [_mm256_setzero_ps(); Q];
+        for (i, q) in q.iter_mut().enumerate() {
+            // SAFETY: `i < Q` and `c + 8 <= head_dim`: inside the queries.
+            *q = unsafe { _mm256_loadu_ps(qs.add(i * head_dim + c)) };
         }
-        if T == Q8_0 {
-            // SAFETY: value `c - 8` was just read, so its block is inside the row.
-            let scale = _mm256_set1_ps(unsafe { block_scale::<T>(row, c - 8) });
-            for (a, p) in acc.iter_mut().zip(part) {
-                *a = _mm256_fmadd_ps(p, scale, *a);
-            }
-        } else {
-            for (a, p) in acc.iter_mut().zip(part) {
-                *a = _mm256_add_ps(*a, p);
+        for r in 0..R {
+            // SAFETY: row `r < R` is whole and `c + 8 <= head_dim`.
+            let k = unsafe { load_scaled8::<T>(rows.add(r * row_bytes), c) };
+            for i in 0..Q {
+                acc[i][r] = _mm256_fmadd_ps(k, q[i], acc[i][r]);
             }
         }
     }
-    let mut out = [0.0f32; Q];
-    if n8 < head_dim {
-        let row_bytes = row_type_of::<T>().row_bytes(head_dim);
-        // SAFETY: `row` points to one whole row of `row_bytes` bytes.
-        let row = unsafe { std::slice::from_raw_parts(row, row_bytes) };
-        for (i, o) in out.iter_mut().enumerate() {
-            for d in n8..head_dim {
-                // SAFETY: `i < Q` and `d < head_dim`.
-                *o += unsafe { *qs.add(i * head_dim + d) } * value_at(row_type_of::<T>(), row, d);
+    let mut out = [[0.0f32; R]; Q];
+    for i in 0..Q {
+        for r in 0..R {
+            out[i][r] = hsum(acc[i][r]);
+            if n8 < head_dim {
+                // SAFETY: row `r < R` is a whole row of `row_bytes` bytes.
+                let row = unsafe { std::slice::from_raw_parts(rows.add(r * row_bytes), row_bytes) };
+                for d in n8..head_dim {
+                    // SAFETY: `i < Q` and `d < head_dim`.
+                    let qv = unsafe { *qs.add(i * head_dim + d) };
+                    out[i][r] += qv * value_at(row_type_of::<T>(), row, d);
+                }
             }
         }
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o += hsum(a);
     }
     out
+}
+
+/// Scores of `Q` queries (`[Q, head_dim]` at `qs`) against all `n_rows` rows, written to
+/// `scores[(i0 + i) * n_rows + r]`: four rows at a time (two with four queries, to stay in
+/// the 16 vector registers), then one at a time.
+///
+/// # Safety
+/// `qs` points to `Q * head_dim` f32, `keys` holds `n_rows` whole rows, and the CPU supports
+/// avx2, fma and f16c.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_group<const T: u8, const Q: usize>(
+    qs: *const f32,
+    head_dim: usize,
+    keys: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    i0: usize,
+    scores: &mut [f32],
+) {
+    const { assert!(Q <= MAX_Q) };
+    let step = if Q == MAX_Q { 2 } else { 4 };
+    let mut r = 0;
+    while r < n_rows {
+        let rows = keys[r * row_bytes..].as_ptr();
+        let mut put = |i: usize, j: usize, v: f32| scores[(i0 + i) * n_rows + r + j] = v;
+        // SAFETY: `r + step <= n_rows` (or one row) whole rows from `rows`; queries as given.
+        unsafe {
+            if r + step > n_rows {
+                let out = dot_rows::<T, Q, 1>(qs, head_dim, rows, row_bytes);
+                (0..Q).for_each(|i| put(i, 0, out[i][0]));
+                r += 1;
+            } else if step == 4 {
+                let out = dot_rows::<T, Q, 4>(qs, head_dim, rows, row_bytes);
+                (0..Q).for_each(|i| (0..4).for_each(|j| put(i, j, out[i][j])));
+                r += 4;
+            } else {
+                let out = dot_rows::<T, Q, 2>(qs, head_dim, rows, row_bytes);
+                (0..Q).for_each(|i| (0..2).for_each(|j| put(i, j, out[i][j])));
+                r += 2;
+            }
+        }
+    }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
 fn key_dot_impl<const T: u8>(q: &[f32], head_dim: usize, keys: &[u8], scores: &mut [f32]) {
     let (n_q, n_rows, row_bytes) =
         check_args(row_type_of::<T>(), head_dim, q.len(), scores.len(), keys);
-    for r in 0..n_rows {
-        let row = keys[r * row_bytes..(r + 1) * row_bytes].as_ptr();
-        let mut i0 = 0;
-        while i0 < n_q {
-            let n = (n_q - i0).min(MAX_Q);
-            let qs = q[i0 * head_dim..(i0 + n) * head_dim].as_ptr();
-            let mut sums = [0.0f32; MAX_Q];
-            // SAFETY: `qs` holds `n` whole queries and `row` one whole row (checked above).
-            unsafe {
-                match n {
-                    1 => sums[..1].copy_from_slice(&dot_row::<T, 1>(qs, head_dim, row)),
-                    2 => sums[..2].copy_from_slice(&dot_row::<T, 2>(qs, head_dim, row)),
-                    3 => sums[..3].copy_from_slice(&dot_row::<T, 3>(qs, head_dim, row)),
-                    _ => sums.copy_from_slice(&dot_row::<T, 4>(qs, head_dim, row)),
-                }
+    let keys = &keys[..n_rows * row_bytes];
+    let mut i0 = 0;
+    while i0 < n_q {
+        let n = (n_q - i0).min(MAX_Q);
+        let qs = q[i0 * head_dim..(i0 + n) * head_dim].as_ptr();
+        // SAFETY: `qs` holds `n` whole queries and `keys` `n_rows` whole rows (checked above).
+        unsafe {
+            match n {
+                1 => dot_group::<T, 1>(qs, head_dim, keys, row_bytes, n_rows, i0, scores),
+                2 => dot_group::<T, 2>(qs, head_dim, keys, row_bytes, n_rows, i0, scores),
+                3 => dot_group::<T, 3>(qs, head_dim, keys, row_bytes, n_rows, i0, scores),
+                _ => dot_group::<T, 4>(qs, head_dim, keys, row_bytes, n_rows, i0, scores),
             }
-            for (i, s) in sums[..n].iter().enumerate() {
-                scores[(i0 + i) * n_rows + r] = *s;
-            }
-            i0 += n;
         }
+        i0 += n;
     }
 }
 
-/// `Q` accumulators (`[Q, head_dim]` at `acc`) += Σ_r w[(i0 + i) * n_rows + r] · V_r.
+/// `Q` accumulators (`[Q, head_dim]` at `acc`) += Σ_r w[(i0 + i) * n_rows + r] · V_r, over
+/// `C` chunks of 8 values at a time (`Q * C` independent chains), then single chunks.
 ///
 /// # Safety
 /// `acc` points to `Q * head_dim` f32, `values` to `n_rows` whole rows of `row_bytes`, `w`
 /// holds `(i0 + Q) * n_rows` weights, and the CPU supports avx2, fma and f16c.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn axpy_rows<const T: u8, const Q: usize>(
+unsafe fn axpy_rows<const T: u8, const Q: usize, const C: usize>(
     w: &[f32],
     i0: usize,
     n_rows: usize,
@@ -208,26 +253,16 @@ unsafe fn axpy_rows<const T: u8, const Q: usize>(
 ) {
     let n8 = head_dim / 8 * 8;
     let w = &w[i0 * n_rows..(i0 + Q) * n_rows];
-    for c in (0..n8).step_by(8) {
-        let mut a = [_mm256_setzero_ps(); Q];
-        for (i, a) in a.iter_mut().enumerate() {
-            // SAFETY: `i < Q`, `c + 8 <= head_dim`: inside the accumulators.
-            *a = unsafe { _mm256_loadu_ps(acc.add(i * head_dim + c)) };
-        }
-        for r in 0..n_rows {
-            // SAFETY: row `r < n_rows` is whole; `c + 8 <= head_dim`.
-            let (v, scale) = unsafe {
-                let row = values.add(r * row_bytes);
-                (load_row8::<T>(row, c), block_scale::<T>(row, c))
-            };
-            for (i, a) in a.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(_mm256_set1_ps(w[i * n_rows + r] * scale), v, *a);
-            }
-        }
-        for (i, a) in a.iter().enumerate() {
-            // SAFETY: as the loads above.
-            unsafe { _mm256_storeu_ps(acc.add(i * head_dim + c), *a) };
-        }
+    let mut c0 = 0;
+    while c0 + 8 * C <= n8 {
+        // SAFETY: `c0 + 8 * C <= head_dim`: inside the accumulators and every row.
+        unsafe { axpy_chunks::<T, Q, C>(w, n_rows, values, row_bytes, head_dim, acc, c0) };
+        c0 += 8 * C;
+    }
+    while c0 < n8 {
+        // SAFETY: as above with one chunk.
+        unsafe { axpy_chunks::<T, Q, 1>(w, n_rows, values, row_bytes, head_dim, acc, c0) };
+        c0 += 8;
     }
     for d in n8..head_dim {
         for r in 0..n_rows {
@@ -238,6 +273,49 @@ unsafe fn axpy_rows<const T: u8, const Q: usize>(
                 // SAFETY: `i < Q`, `d < head_dim`: inside the accumulators.
                 unsafe { *acc.add(i * head_dim + d) += w[i * n_rows + r] * x };
             }
+        }
+    }
+}
+
+/// Values `c0..c0 + 8 * C` of the `Q` accumulators, over all rows.
+///
+/// # Safety
+/// As [`axpy_rows`], with `c0 + 8 * C <= head_dim`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn axpy_chunks<const T: u8, const Q: usize, const C: usize>(
+    w: &[f32],
+    n_rows: usize,
+    values: *const u8,
+    row_bytes: usize,
+    head_dim: usize,
+    acc: *mut f32,
+    c0: usize,
+) {
+    let mut a = [[_mm256_setzero_ps(); C]; Q];
+    for (i, a) in a.iter_mut().enumerate() {
+        for (j, a) in a.iter_mut().enumerate() {
+            // SAFETY: `i < Q`, `c0 + 8 * j + 8 <= head_dim`: inside the accumulators.
+            *a = unsafe { _mm256_loadu_ps(acc.add(i * head_dim + c0 + 8 * j)) };
+        }
+    }
+    for r in 0..n_rows {
+        let mut v = [_mm256_setzero_ps(); C];
+        for (j, v) in v.iter_mut().enumerate() {
+            // SAFETY: row `r < n_rows` is whole; `c0 + 8 * j + 8 <= head_dim`.
+            *v = unsafe { load_scaled8::<T>(values.add(r * row_bytes), c0 + 8 * j) };
+        }
+        for (i, a) in a.iter_mut().enumerate() {
+            let wi = _mm256_set1_ps(w[i * n_rows + r]);
+            for (a, v) in a.iter_mut().zip(&v) {
+                *a = _mm256_fmadd_ps(wi, *v, *a);
+            }
+        }
+    }
+    for (i, a) in a.iter().enumerate() {
+        for (j, a) in a.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_ps(acc.add(i * head_dim + c0 + 8 * j), *a) };
         }
     }
 }
@@ -255,10 +333,10 @@ fn value_axpy_impl<const T: u8>(w: &[f32], values: &[u8], head_dim: usize, acc: 
         // `n_q * n_rows` weights (checked above).
         unsafe {
             match n {
-                1 => axpy_rows::<T, 1>(w, i0, n_rows, v, row_bytes, head_dim, acc),
-                2 => axpy_rows::<T, 2>(w, i0, n_rows, v, row_bytes, head_dim, acc),
-                3 => axpy_rows::<T, 3>(w, i0, n_rows, v, row_bytes, head_dim, acc),
-                _ => axpy_rows::<T, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                1 => axpy_rows::<T, 1, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                2 => axpy_rows::<T, 2, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                3 => axpy_rows::<T, 3, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                _ => axpy_rows::<T, 4, 2>(w, i0, n_rows, v, row_bytes, head_dim, acc),
             }
         }
         i0 += n;
