@@ -78,9 +78,9 @@ pub enum EngineError {
     /// The engine is shutting down and admits no new requests.
     #[error("the engine is shutting down and accepts no new requests")]
     ShuttingDown,
-    /// The batching core is not built yet in this version of the crate.
-    #[error("the batching engine core is not available yet")]
-    NotReady,
+    /// The operating system refused to start the engine core thread.
+    #[error("cannot start the engine core thread: {0}")]
+    CoreThread(std::io::Error),
     /// Sampling failed (invalid parameters or unusable logits).
     #[error(transparent)]
     Sample(#[from] skiff_sample::SampleError),

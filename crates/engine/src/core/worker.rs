@@ -69,10 +69,7 @@ pub(crate) fn spawn(init: WorkerInit, inbox: mpsc::Receiver<Command>) -> Result<
             let mut core = Core::new(init, &tokenizer, kv, sched);
             core.run(&inbox);
         })
-        .map_err(|e| EngineError::InvalidRequest {
-            param: "engine",
-            message: format!("cannot start the engine core thread: {e}"),
-        })?;
+        .map_err(EngineError::CoreThread)?;
     Ok(thread)
 }
 
