@@ -7,6 +7,7 @@
 //!   (token budget, admission, preemption, forks).
 //! - `block_pool`: free list, reference counts and the evictable prefix-cache blocks.
 //! - `prefix`: the chained block hashes of the prefix cache.
+//! - `setup`: configuration checks and the sizing of the KV pool.
 //! - `output`: per-choice sampling, detokenization, stop conditions and events.
 
 pub mod api;
@@ -14,4 +15,5 @@ pub(crate) mod block_pool;
 pub(crate) mod output;
 pub(crate) mod prefix;
 pub(crate) mod scheduler;
+pub(crate) mod setup;
 pub(crate) mod worker;
