@@ -333,3 +333,20 @@ fn shutdown_drains_or_cancels() {
     assert_eq!(cancelled.reasons, vec![Some(FinishReason::Cancelled)]);
     assert!(cancelled.tokens[0].len() < 100);
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<skiff_engine::Engine>();
+    send::<skiff_engine::RequestHandle>();
+    // A clone submits from another thread; dropping every clone stops the core.
+    let m = tiny();
+    let engine = start(&m, config(&m, 128, 16, 64));
+    let other = engine.clone();
+    let out = std::thread::spawn(move || run_all(&other, vec![greedy(prompt(3, 9, N_VOCAB), 5)]))
+        .join()
+        .expect("the thread finishes");
+    assert_eq!(out[0].tokens[0].len(), 5);
+    assert_eq!(engine.config().max_seq_len, 128);
+}
