@@ -49,7 +49,7 @@ const Q8_0: u8 = 2;
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn load_row8<const T: u8>(row: *const u8, c: usize) -> __m256 {
-    // SAFETY (all arms): the caller guarantees values `c..c + 8` lie inside the row; the
+    // SAFETY: the caller guarantees values `c..c + 8` lie inside the row (all arms); the
     // loads have no alignment requirement.
     unsafe {
         match T {
@@ -146,8 +146,8 @@ unsafe fn dot_rows<const T: u8, const Q: usize, const R: usize>(
         for r in 0..R {
             // SAFETY: row `r < R` is whole and `c + 8 <= head_dim`.
             let k = unsafe { load_scaled8::<T>(rows.add(r * row_bytes), c) };
-            for i in 0..Q {
-                acc[i][r] = _mm256_fmadd_ps(k, q[i], acc[i][r]);
+            for (acc_i, q_i) in acc.iter_mut().zip(&q) {
+                acc_i[r] = _mm256_fmadd_ps(k, *q_i, acc_i[r]);
             }
         }
     }

@@ -180,8 +180,9 @@ pub(crate) fn exp_approx(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// High part of ln 2 (Cephes' `C1`: few significant bits, so `n · LN2_HI` is exact).
-pub(crate) const LN2_HI: f32 = 0.693_359_375;
+/// High part of ln 2: Cephes' `C1` = 0.693359375 (the f32 this literal denotes), few
+/// significant bits, so `n · LN2_HI` is exact.
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
 /// ln 2 − [`LN2_HI`] (Cephes' `C2`).
 pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 pub(crate) const EXP_C2: f32 = 1.0 / 2.0;
