@@ -91,15 +91,19 @@ fn measure(cpu: &Cpu, dtype: DType, (n_out, n_in): (usize, usize), n_tokens: usi
         .zip(c0)
         .map(|(a, b)| (a - b).as_secs_f64() / cpu.n_threads() as f64);
     let gb = (n_bytes * iters) as f64 / 1e9;
+    let gflop = (2 * n_out * n_in * n_tokens * iters) as f64 / 1e9;
     let tokens = (n_tokens * iters) as f64;
-    let per_cpu = cpu_s.map_or(String::from("?"), |c| format!("{:.1}", gb / c));
+    let per_cpu = |v: f64| cpu_s.map_or(String::from("?"), |c| format!("{:.1}", v / c));
     println!(
-        "matmul/{}/{}/t{}/{n_out}x{n_in}/rows={n_tokens}: {:.1} GB/s wall ({per_cpu} GB/s per CPU-second/thread), {:.0} rows/s, {:.1} µs/call",
+        "matmul/{}/{}/t{}/{n_out}x{n_in}/rows={n_tokens}: {:.2} GB/s, {:.1} GFLOP/s, {:.0} rows/s, {:.1} µs/call | per CPU-second per thread: {} GB/s, {} GFLOP/s",
         dtype.name(),
         cpu.isa(),
         cpu.n_threads(),
         gb / wall,
+        gflop / wall,
         tokens / wall,
-        wall * 1e6 / iters as f64
+        wall * 1e6 / iters as f64,
+        per_cpu(gb),
+        per_cpu(gflop),
     );
 }

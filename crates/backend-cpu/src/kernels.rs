@@ -39,6 +39,14 @@ pub type DotFn = fn(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
 pub type Gemm8Fn =
     fn(w: &[u8], acts: &[u8], act_stride: usize, panel: &mut Vec<u8>, out: &mut [f32]);
 
+/// Products of one 8-row group of a [`PackedWeight`](crate::PackedWeight) (`group`: its
+/// `n_in / 32` interleaved blocks) with activation rows: `out[r * 8 + i] = Σ W_i · A_r` for
+/// `r < out.len() / 8`, activation row `r` at byte `r * act_stride` of `acts`.
+///
+/// Panics (a caller bug) when `group` is not whole packed blocks, `out` is empty or not a
+/// multiple of 8, or `acts` is too short.
+pub type PackedFn = fn(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
+
 /// Converts one row of f32 activations into an [`ActFormat`] row.
 ///
 /// Panics (a caller bug) when `x.len()` is not whole blocks or `out` has the wrong length.
@@ -170,6 +178,10 @@ pub struct Kernels {
     pub gemm8_q5_0_q8_0: Gemm8Fn,
     /// Batched Q8_0 weights · Q8_0 activations.
     pub gemm8_q8_0_q8_0: Gemm8Fn,
+    /// Packed (8-row interleaved) Q4_0 weights · Q8_0 activations.
+    pub packed8_q4_0_q8_0: PackedFn,
+    /// Packed (8-row interleaved) Q4_1 weights · Q8_1 activations.
+    pub packed8_q4_1_q8_1: PackedFn,
 }
 
 impl Kernels {
@@ -202,6 +214,16 @@ impl Kernels {
             DType::Q4_1 => Some(self.gemm8_q4_1_q8_1),
             DType::Q5_0 => Some(self.gemm8_q5_0_q8_0),
             DType::Q8_0 => Some(self.gemm8_q8_0_q8_0),
+            _ => None,
+        }
+    }
+
+    /// The kernel for [`PackedWeight`](crate::PackedWeight)s of `dtype`, or `None` when
+    /// `dtype` has no packed layout.
+    pub fn packed8(&self, dtype: DType) -> Option<PackedFn> {
+        match dtype {
+            DType::Q4_0 => Some(self.packed8_q4_0_q8_0),
+            DType::Q4_1 => Some(self.packed8_q4_1_q8_1),
             _ => None,
         }
     }

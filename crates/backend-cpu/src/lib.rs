@@ -21,6 +21,7 @@ mod error;
 pub mod kernels;
 mod matmul;
 pub mod ops;
+mod packed;
 mod pool;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -29,3 +30,4 @@ mod x86_64;
 pub use cpu::{Cpu, Weight};
 pub use error::{Error, Result};
 pub use kernels::{ActFormat, Isa, Kernels};
+pub use packed::PackedWeight;

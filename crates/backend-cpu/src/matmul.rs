@@ -141,7 +141,7 @@ impl Cpu {
 
     /// Quantizes the `n_tokens` rows of `x` into `out` (`act_row` bytes each), on the pool when
     /// the batch is large.
-    fn quantize_rows(
+    pub(crate) fn quantize_rows(
         &self,
         quantize: crate::kernels::QuantizeFn,
         x: &[f32],

@@ -6,6 +6,7 @@
 mod float;
 mod kquants;
 mod legacy;
+mod packed;
 mod quant;
 
 pub use float::{vec_dot_bf16_f32, vec_dot_f16_f32, vec_dot_f32};
@@ -16,6 +17,8 @@ pub use kquants::{
 pub use legacy::{
     vec_dot_q4_0_q8_0, vec_dot_q4_1_q8_1, vec_dot_q5_0_q8_0, vec_dot_q5_1_q8_1, vec_dot_q8_0_q8_0,
 };
+pub(crate) use packed::check_packed_args;
+pub use packed::{packed8_q4_0_q8_0, packed8_q4_1_q8_1};
 pub use quant::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
 use crate::kernels::{DotFn, Isa, Kernels, check_dot_args};
@@ -44,6 +47,8 @@ pub(crate) fn kernels() -> Kernels {
         gemm8_q4_1_q8_1,
         gemm8_q5_0_q8_0,
         gemm8_q8_0_q8_0,
+        packed8_q4_0_q8_0,
+        packed8_q4_1_q8_1,
     }
 }
 

@@ -1,0 +1,230 @@
+//! `Cpu::pack` + `Cpu::matmul_packed` on every ISA the host supports: agreement with the
+//! scalar per-row kernels of the unpacked weight over ragged shapes, bit-identical results
+//! for every thread count, and the types and errors `pack` refuses.
+
+mod common;
+
+use common::*;
+use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, Weight};
+use skiff_tensor::DType;
+
+const PACKED_DTYPES: [DType; 2] = [DType::Q4_0, DType::Q4_1];
+
+/// The expected `y[t * n_out + o]` from scalar row-kernel calls, and each value's magnitude.
+fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (Vec<f32>, Vec<f32>) {
+    let format = ActFormat::for_weight(dtype).expect("weight dtype");
+    let n_tokens = x.len() / n_in;
+    let acts = quantize_acts(format, x, n_in);
+    let (row_w, row_a) = (w.len() / n_out, format.row_bytes(n_in));
+    let dot = scalar_kernels().vec_dot(dtype).expect("kernel");
+    let mut y = vec![0.0f32; n_tokens * n_out];
+    let mut mag = vec![0.0f32; n_tokens * n_out];
+    for t in 0..n_tokens {
+        for o in 0..n_out {
+            let wr = &w[o * row_w..(o + 1) * row_w];
+            let ar = &acts[t * row_a..(t + 1) * row_a];
+            let mut out = [0.0f32];
+            dot(wr, ar, row_a, &mut out);
+            y[t * n_out + o] = out[0];
+            mag[t * n_out + o] = dot_magnitude(dtype, wr, ar);
+        }
+    }
+    (y, mag)
+}
+
+/// Packed products equal the scalar row kernels, for every ISA, packed type and shape
+/// (group counts 0..4 with and without tail rows; 1..70 tokens).
+#[test]
+fn matmul_packed_matches_scalar_rows() {
+    for k in Kernels::all_supported() {
+        let cpu = Cpu::with_kernels(2, k);
+        for dtype in PACKED_DTYPES {
+            for (n_out, n_in, n_tokens) in [
+                (1, 32, 1),
+                (7, 96, 3),
+                (8, 32, 1),
+                (8, 576, 2),
+                (13, 64, 5),
+                (33, 256, 70),
+                (64, 96, 1),
+            ] {
+                let seed = (dtype as u64) << 40 | (n_out * 1000 + n_in) as u64;
+                let mut rng = rng(seed);
+                let w = random_weight(dtype, n_out, n_in, &mut rng);
+                let x = random_acts(n_tokens * n_in, &mut rng);
+                let weight = Weight {
+                    dtype,
+                    data: &w,
+                    n_out,
+                    n_in,
+                };
+                let packed = cpu
+                    .pack(&weight)
+                    .expect("valid shape")
+                    .expect("packable type");
+                assert_eq!(
+                    packed.size_bytes(),
+                    w.len(),
+                    "the copy costs the weight's size"
+                );
+                let mut y = vec![f32::NAN; n_tokens * n_out];
+                cpu.matmul_packed(&packed, &x, n_tokens, &mut y)
+                    .expect("valid shapes");
+                let (want, mag) = reference(dtype, &w, &x, n_out, n_in);
+                for i in 0..y.len() {
+                    let what = format_args!(
+                        "isa={} dtype={dtype} {n_out}x{n_in}x{n_tokens} index={i} seed={seed:#x}",
+                        k.isa
+                    );
+                    assert_close(y[i], want[i], tol_simd(dtype), mag[i], what);
+                }
+            }
+        }
+    }
+}
+
+/// Each ISA's packed kernel agrees with the scalar packed kernel on the same packed bytes.
+#[test]
+fn packed_kernels_match_scalar_packed_kernels() {
+    let scalar = scalar_kernels();
+    let scalar_cpu = Cpu::with_kernels(1, scalar);
+    for k in Kernels::all_supported() {
+        for dtype in PACKED_DTYPES {
+            let (n_out, n_in, n_tokens) = (16, 768, 9);
+            let seed = 0x9ac0 + dtype as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let packed = scalar_cpu.pack(&weight).expect("shape").expect("packable");
+            let (mut got, mut want) = (
+                vec![0.0f32; n_tokens * n_out],
+                vec![0.0f32; n_tokens * n_out],
+            );
+            Cpu::with_kernels(1, k)
+                .matmul_packed(&packed, &x, n_tokens, &mut got)
+                .expect("shapes");
+            scalar_cpu
+                .matmul_packed(&packed, &x, n_tokens, &mut want)
+                .expect("shapes");
+            let (_, mag) = reference(dtype, &w, &x, n_out, n_in);
+            for i in 0..got.len() {
+                let what = format_args!("isa={} dtype={dtype} index={i} seed={seed:#x}", k.isa);
+                assert_close(got[i], want[i], tol_simd(dtype), mag[i], what);
+            }
+        }
+    }
+}
+
+/// Results are bit-identical for 1, 2 and 3 threads.
+#[test]
+fn matmul_packed_thread_count_does_not_change_results() {
+    for k in Kernels::all_supported() {
+        for dtype in PACKED_DTYPES {
+            let (n_out, n_in, n_tokens) = (301, 512, 17);
+            let seed = 0x7a00 + dtype as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let outs: Vec<Vec<u32>> = [1, 2, 3]
+                .into_iter()
+                .map(|n| {
+                    let cpu = Cpu::with_kernels(n, k);
+                    let packed = cpu.pack(&weight).expect("shape").expect("packable");
+                    let mut y = vec![0.0f32; n_tokens * n_out];
+                    cpu.matmul_packed(&packed, &x, n_tokens, &mut y)
+                        .expect("shapes");
+                    y.iter().map(|v| v.to_bits()).collect()
+                })
+                .collect();
+            assert!(
+                outs[0] == outs[1],
+                "isa={} dtype={dtype}: 1 vs 2 threads",
+                k.isa
+            );
+            assert!(
+                outs[0] == outs[2],
+                "isa={} dtype={dtype}: 1 vs 3 threads",
+                k.isa
+            );
+        }
+    }
+}
+
+/// Types without a packed layout are declined; bad shapes and lengths are typed errors.
+#[test]
+fn pack_declines_and_refuses() {
+    let cpu = Cpu::new(1);
+    let data = vec![0u8; 8 * 34];
+    let q8 = Weight {
+        dtype: DType::Q8_0,
+        data: &data,
+        n_out: 8,
+        n_in: 32,
+    };
+    assert!(cpu.pack(&q8).expect("valid shape").is_none());
+    let short = Weight {
+        dtype: DType::Q4_0,
+        data: &data[..100],
+        n_out: 8,
+        n_in: 32,
+    };
+    assert!(matches!(
+        cpu.pack(&short),
+        Err(Error::WeightLen {
+            expected: 144,
+            actual: 100,
+            ..
+        })
+    ));
+    let ragged = Weight {
+        dtype: DType::Q4_1,
+        data: &data,
+        n_out: 8,
+        n_in: 33,
+    };
+    assert!(matches!(
+        cpu.pack(&ragged),
+        Err(Error::RowNotBlockAligned {
+            n_in: 33,
+            block_len: 32,
+            ..
+        })
+    ));
+    let w = vec![0u8; 8 * 18];
+    let ok = Weight {
+        dtype: DType::Q4_0,
+        data: &w,
+        n_out: 8,
+        n_in: 32,
+    };
+    let packed = cpu.pack(&ok).expect("shape").expect("packable");
+    let mut y = vec![0.0f32; 8];
+    assert!(matches!(
+        cpu.matmul_packed(&packed, &[0.0; 31], 1, &mut y),
+        Err(Error::InputLen {
+            expected: 32,
+            actual: 31,
+            ..
+        })
+    ));
+    assert!(matches!(
+        cpu.matmul_packed(&packed, &[0.0; 32], 1, &mut y[..7]),
+        Err(Error::OutputLen {
+            expected: 8,
+            actual: 7,
+            ..
+        })
+    ));
+}
