@@ -3,8 +3,11 @@
 //! and by this process's CPU time per thread (the latter stays meaningful on a busy machine,
 //! where wall time includes time spent descheduled).
 //!
+//! Q4_0 and Q4_1 are measured through `Cpu::pack` + `Cpu::matmul_packed` (the layout a model
+//! should load them into); the other types through `Cpu::matmul`.
+//!
 //! Run with `cargo run --release -p skiff-backend-cpu --example matmul_speed [n_threads]
-//! [dtype] [rows,rows,...]` (defaults: 1 thread, Q4_1 Q8_0 Q5_0 Q4_K Q6_K, rows
+//! [dtype] [rows,rows,...]` (defaults: 1 thread, Q4_1 Q4_0 Q8_0 Q5_0 Q4_K Q6_K, rows
 //! 1,4,16,64,512).
 
 use std::time::{Duration, Instant};
@@ -51,6 +54,7 @@ fn main() {
     println!("isa={} n_threads={n_threads}", cpu.isa());
     for dtype in [
         DType::Q4_1,
+        DType::Q4_0,
         DType::Q8_0,
         DType::Q5_0,
         DType::Q4K,
@@ -79,11 +83,16 @@ fn measure(cpu: &Cpu, dtype: DType, (n_out, n_in): (usize, usize), n_tokens: usi
         n_out,
         n_in,
     };
-    cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
+    let packed = cpu.pack(&weight).expect("shapes");
+    let mut run = || match &packed {
+        Some(p) => cpu.matmul_packed(p, &x, n_tokens, &mut y).expect("shapes"),
+        None => cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes"),
+    };
+    run();
     let (t0, c0) = (Instant::now(), cpu_time());
     let mut iters = 0usize;
     while iters < 3 || t0.elapsed() < Duration::from_millis(300) {
-        cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes");
+        run();
         iters += 1;
     }
     let wall = t0.elapsed().as_secs_f64();
@@ -95,8 +104,9 @@ fn measure(cpu: &Cpu, dtype: DType, (n_out, n_in): (usize, usize), n_tokens: usi
     let tokens = (n_tokens * iters) as f64;
     let per_cpu = |v: f64| cpu_s.map_or(String::from("?"), |c| format!("{:.1}", v / c));
     println!(
-        "matmul/{}/{}/t{}/{n_out}x{n_in}/rows={n_tokens}: {:.2} GB/s, {:.1} GFLOP/s, {:.0} rows/s, {:.1} µs/call | per CPU-second per thread: {} GB/s, {} GFLOP/s",
+        "matmul/{}{}/{}/t{}/{n_out}x{n_in}/rows={n_tokens}: {:.2} GB/s, {:.1} GFLOP/s, {:.0} rows/s, {:.1} µs/call | per CPU-second per thread: {} GB/s, {} GFLOP/s",
         dtype.name(),
+        if packed.is_some() { "-packed" } else { "" },
         cpu.isa(),
         cpu.n_threads(),
         gb / wall,
