@@ -41,6 +41,8 @@ pub struct Summary {
     pub itl_p50: Duration,
     /// See `itl_p50`.
     pub itl_p99: Duration,
+    /// Mean gap between tokens of one stream (its inverse is the per-stream decode rate).
+    pub itl_mean: Duration,
 }
 
 /// Nearest-rank percentile of `values` (sorted in place); zero when empty.
@@ -60,7 +62,13 @@ impl Report {
         let output_tokens: usize = self.samples.iter().map(|s| s.output_tokens).sum();
         let mut ttft: Vec<Duration> = self.samples.iter().filter_map(|s| s.ttft).collect();
         let mut itl: Vec<Duration> = self.samples.iter().flat_map(|s| s.gaps.clone()).collect();
+        let itl_mean = if itl.is_empty() {
+            Duration::ZERO
+        } else {
+            itl.iter().sum::<Duration>() / itl.len() as u32
+        };
         Summary {
+            itl_mean,
             requests: self.samples.len(),
             errors: self.errors.len(),
             output_tokens_per_s: output_tokens as f64 / secs,
@@ -101,6 +109,7 @@ impl Report {
             "ttft_p99_ms": ms(s.ttft_p99),
             "itl_p50_ms": ms(s.itl_p50),
             "itl_p99_ms": ms(s.itl_p99),
+            "itl_mean_ms": ms(s.itl_mean),
             "error_kinds": self.error_kinds(5),
         })
     }
@@ -185,6 +194,7 @@ mod tests {
         assert_eq!(s.output_tokens_per_s, 20.0);
         assert_eq!(s.requests_per_s, 1.0);
         assert_eq!((s.itl_p50, s.itl_p99), (ms(10), ms(20)));
+        assert_eq!(s.itl_mean, ms(15));
         assert_eq!(report.error_kinds(5)[0], ("HTTP 429: x".to_string(), 2));
         assert_eq!(report.to_json()["output_tokens"], 40);
         assert!(report.to_string().contains("2 ok, 3 failed"));

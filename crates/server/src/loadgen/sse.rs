@@ -129,11 +129,18 @@ pub async fn stream_request(
     let mut last: Option<Instant> = None;
     let mut text_chunks = 0;
     let mut usage_tokens = None;
+    let mut finished = false;
     let mut body = resp.bytes_stream();
     while let Some(bytes) = body.next().await {
         let bytes = bytes.map_err(|e| RequestError::Transport(e.to_string()))?;
         for payload in parser.push(&bytes) {
             if payload.trim() == "[DONE]" {
+                if !finished {
+                    // Strict clients fail here too ("stream ended without finish_reason").
+                    return Err(RequestError::Protocol(
+                        "the stream ended without a finish_reason".into(),
+                    ));
+                }
                 sample.output_tokens = usage_tokens.unwrap_or(text_chunks);
                 sample.latency = started.elapsed();
                 return Ok(sample);
@@ -150,6 +157,11 @@ pub async fn stream_request(
             {
                 usage_tokens = Some(n as usize);
             }
+            finished |= chunk
+                .get("choices")
+                .and_then(|c| c.get(0))
+                .and_then(|c| c.get("finish_reason"))
+                .is_some_and(|r| !r.is_null());
             if chunk_text(&chunk).is_some() {
                 let now = Instant::now();
                 match last {
