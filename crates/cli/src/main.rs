@@ -34,6 +34,10 @@ enum Command {
     Serve(commands::serve::Args),
     /// Load-test an OpenAI-compatible server with concurrent streaming clients.
     Loadgen(commands::loadgen::Args),
+    /// Measure prompt and generation speed (llama-bench's tests; --parallel: llama-batched-bench's).
+    Bench(commands::bench::Args),
+    /// Write a random-weight GGUF with a real model's architecture (for benchmarks).
+    Synth(commands::synth::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +53,8 @@ fn main() -> std::process::ExitCode {
         Command::Perplexity(args) => commands::perplexity::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Loadgen(args) => commands::loadgen::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Synth(args) => commands::synth::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

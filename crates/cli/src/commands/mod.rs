@@ -1,5 +1,6 @@
 //! One module per subcommand: its `Args` (clap) and `run`.
 
+pub mod bench;
 pub mod chat;
 pub mod inspect;
 pub mod list;
@@ -10,3 +11,4 @@ pub mod quantize;
 pub mod rm;
 pub mod run;
 pub mod serve;
+pub mod synth;

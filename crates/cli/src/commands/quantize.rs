@@ -8,7 +8,7 @@
 //! set. The output is written to `OUT.tmp` and renamed over `OUT` only once complete, so a
 //! crash never leaves a half-written model under the final name.
 
-mod recipe;
+pub(crate) mod recipe;
 
 use std::fs::File;
 use std::io::BufWriter;
