@@ -33,6 +33,9 @@ pub struct Cpu {
     pub(crate) pool: Pool,
     /// Quantized activation rows of the current matmul; grows to the largest call, then reused.
     pub(crate) scratch: Mutex<Vec<u8>>,
+    /// Whether [`Cpu::matmul`] may use the batched 8-row kernels (see
+    /// [`Cpu::with_batch_kernels`]).
+    pub(crate) batch_kernels: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -65,7 +68,19 @@ impl Cpu {
             kernels,
             pool: Pool::new(n_threads.max(1)),
             scratch: Mutex::new(Vec::new()),
+            batch_kernels: false,
         }
+    }
+
+    /// Lets [`Cpu::matmul`] use the batched 8-row kernels ([`Kernels::gemm8`]) for calls of at
+    /// least 4 tokens on Q4_0/Q4_1/Q5_0/Q8_0 weights: 2–3× faster prompt processing, but a
+    /// token's result then differs in the last bits from the same token multiplied alone (the
+    /// f32 summation order differs), so batching can change near-tie greedy choices. Off by
+    /// default: every token's result is independent of its batch. Results stay identical
+    /// across thread counts either way. [`Cpu::matmul_packed`] is fast and batch-independent.
+    pub fn with_batch_kernels(mut self, enabled: bool) -> Cpu {
+        self.batch_kernels = enabled;
+        self
     }
 
     /// The instruction set of the kernels in use.

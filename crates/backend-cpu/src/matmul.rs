@@ -6,8 +6,9 @@
 //! chunk is dotted with a whole group per kernel call, so a row is unpacked once per group and
 //! the chunk's rows stay in L1 while all groups stream past.
 //!
-//! Batches of at least [`GEMM_MIN_TOKENS`] tokens on a weight type with a batched kernel
-//! ([`Kernels::gemm8`](crate::Kernels::gemm8)) take that kernel instead for every aligned group
+//! When enabled ([`Cpu::with_batch_kernels`]), batches of at least [`GEMM_MIN_TOKENS`] tokens
+//! on a weight type with a batched kernel ([`Kernels::gemm8`](crate::Kernels::gemm8)) take
+//! that kernel instead for every aligned group
 //! of 8 rows (chunks are then whole groups); the last `n_out % 8` rows use the row kernel.
 //!
 //! Each output value is computed by the same kernel call (which rows and tokens it is grouped
@@ -135,7 +136,7 @@ impl Cpu {
             format,
             act_row: format.row_bytes(w.n_in),
             dot,
-            gemm: self.kernels.gemm8(dtype),
+            gemm: self.kernels.gemm8(dtype).filter(|_| self.batch_kernels),
         })
     }
 

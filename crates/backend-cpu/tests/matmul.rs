@@ -429,3 +429,50 @@ fn large_batch_parallel_quantization() {
         }
     }
 }
+
+/// With the batched kernels enabled, matmul still equals the scalar per-row products, and is
+/// bit-identical for 1, 2 and 3 threads (aligned 8-row groups plus a tail of row kernels).
+#[test]
+fn batch_kernels_match_rows_and_ignore_thread_count() {
+    for k in Kernels::all_supported() {
+        for dtype in [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0] {
+            let (n_out, n_in, n_tokens) = (61, 576, 70);
+            let seed = 0xba7c + dtype as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let (want, mag) = per_row_reference(dtype, &w, &x, n_out, n_in);
+            let outs: Vec<Vec<f32>> = [1, 2, 3]
+                .into_iter()
+                .map(|n| {
+                    let cpu = Cpu::with_kernels(n, k).with_batch_kernels(true);
+                    let mut y = vec![f32::NAN; n_tokens * n_out];
+                    cpu.matmul(&weight, &x, n_tokens, &mut y)
+                        .expect("valid shapes");
+                    y
+                })
+                .collect();
+            for i in 0..want.len() {
+                let what = format_args!("isa={} dtype={dtype} index={i} seed={seed:#x}", k.isa);
+                assert_close(outs[0][i], want[i], tol_simd(dtype), mag[i], what);
+            }
+            let bits = |y: &[f32]| y.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&outs[0]) == bits(&outs[1]),
+                "isa={} dtype={dtype}: 1 vs 2 threads",
+                k.isa
+            );
+            assert!(
+                bits(&outs[0]) == bits(&outs[2]),
+                "isa={} dtype={dtype}: 1 vs 3 threads",
+                k.isa
+            );
+        }
+    }
+}
