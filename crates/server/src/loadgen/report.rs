@@ -135,8 +135,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "inter-token p50 / p99: {:.1?} / {:.1?}",
-            s.itl_p50, s.itl_p99
+            "inter-token p50 / p99: {:.1?} / {:.1?} (mean {:.1?})",
+            s.itl_p50, s.itl_p99, s.itl_mean
         )?;
         for (message, n) in self.error_kinds(5) {
             writeln!(f, "error x{n}: {message}")?;

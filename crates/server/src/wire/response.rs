@@ -54,7 +54,8 @@ pub struct TokenLogprob {
     pub top: Vec<(String, f32)>,
 }
 
-/// The OpenAI `finish_reason` string; cancellation has none (it ends with an error).
+/// The OpenAI `finish_reason` string. `Cancelled` never reaches the wire (the server answers
+/// it with an error, whole or mid-stream); it maps to `stop` only to keep this total.
 pub fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
