@@ -128,45 +128,24 @@ struct Rows {
 /// terms of the `_1` formats to lane 1 of `summ[r]`).
 type Step<const R: usize> = unsafe fn(Rows, usize, &mut [__m256; R], &mut [__m128; R]);
 
-/// Runs `step` over blocks `0..nb` and returns each row's total. With one row, two accumulator
-/// sets alternate between even and odd blocks so consecutive blocks' FMAs do not wait on each
-/// other.
+/// Runs `step` over blocks `0..nb` and returns each row's total. Every row count accumulates
+/// in the same order (one chain per row, blocks in order), so a token's result does not depend
+/// on how many other rows share its call: batching never changes a sequence's logits.
 ///
 /// # Safety
 /// `step` must be sound for every block index `< nb` of `rows`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn run<const R: usize>(nb: usize, rows: Rows, step: Step<R>, out: &mut [f32]) {
-    let mut even = [_mm256_setzero_ps(); R];
-    let mut odd = [_mm256_setzero_ps(); R];
-    let mut summ_even = [_mm_setzero_ps(); R];
-    let mut summ_odd = [_mm_setzero_ps(); R];
-    let mut b = 0;
-    if R == 1 {
-        while b + 1 < nb {
-            // SAFETY: b and b + 1 are < nb (the caller's contract).
-            unsafe {
-                step(rows, b, &mut even, &mut summ_even);
-                step(rows, b + 1, &mut odd, &mut summ_odd);
-            }
-            b += 2;
-        }
-    } else {
-        // Several rows already give independent chains; a second set would spill registers.
-        while b < nb {
-            // SAFETY: b < nb (the caller's contract).
-            unsafe { step(rows, b, &mut even, &mut summ_even) };
-            b += 1;
-        }
-    }
-    if b < nb {
-        // SAFETY: b < nb.
-        unsafe { step(rows, b, &mut even, &mut summ_even) };
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut summ = [_mm_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: b < nb (the caller's contract).
+        unsafe { step(rows, b, &mut acc, &mut summ) };
     }
     for r in 0..R {
-        let summ = _mm_add_ps(summ_even[r], summ_odd[r]);
-        let m = _mm_cvtss_f32(_mm_movehdup_ps(summ));
-        out[r] = super::hsum_f32x8(_mm256_add_ps(even[r], odd[r])) + m;
+        let m = _mm_cvtss_f32(_mm_movehdup_ps(summ[r]));
+        out[r] = super::hsum_f32x8(acc[r]) + m;
     }
 }
 
