@@ -265,5 +265,6 @@ fn matrix(info: &TensorInfo, bias: Option<Vec<f32>>) -> Result<Linear> {
         n_in,
         n_out,
         bias,
+        packed: std::sync::OnceLock::new(),
     })
 }
