@@ -62,6 +62,20 @@ impl ModelFile {
             .expect("TensorInfo from this ModelFile's spec lies inside its file")
     }
 
+    /// Tells the OS that the bytes of `info` need not stay in memory, because the caller has
+    /// made its own copy (e.g. weights repacked for the backend): their pages leave the resident
+    /// set, so the model is not held twice. The bytes stay valid and readable; touching them
+    /// again reads them back from the file. Advisory and infallible.
+    pub fn release_tensor_pages(&self, info: &TensorInfo) {
+        let (Ok(offset), Ok(len)) = (usize::try_from(info.offset), usize::try_from(info.n_bytes))
+        else {
+            return;
+        };
+        if let Some(map) = self.maps.get(info.shard) {
+            crate::mmap::release_pages(map, offset, len);
+        }
+    }
+
     /// The info and bytes of the tensor called `name`; [`Error::MissingTensor`] if absent.
     pub fn tensor(&self, name: &str) -> Result<(&TensorInfo, &[u8])> {
         let info = self.spec.tensor(name).ok_or_else(|| Error::MissingTensor {

@@ -4,7 +4,7 @@
 //! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1: `Cpu::pack`) are
 //! packed once, on the first forward pass, and multiplied with `Cpu::matmul_packed` from then
 //! on: the same results, bit for bit and whatever the batch, at several times the speed. The
-//! copy costs as much memory as the packed weights themselves.
+//! file's pages of a packed weight are then released, so the model stays resident once.
 
 use std::sync::OnceLock;
 
@@ -60,7 +60,12 @@ impl Linear {
             Some(packed) => packed,
             None => {
                 let packed = ctx.cpu.pack(&weight)?;
-                self.packed.get_or_init(|| packed)
+                let packed = self.packed.get_or_init(|| packed);
+                if packed.is_some() {
+                    // The file's copy is no longer read: keep one copy resident, not two.
+                    ctx.file.release_tensor_pages(&self.info);
+                }
+                packed
             }
         };
         match packed {
