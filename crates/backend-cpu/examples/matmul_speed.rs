@@ -3,8 +3,9 @@
 //! and by this process's CPU time per thread (the latter stays meaningful on a busy machine,
 //! where wall time includes time spent descheduled).
 //!
-//! Q4_0 and Q4_1 are measured through `Cpu::pack` + `Cpu::matmul_packed` (the layout a model
-//! should load them into); the other types through `Cpu::matmul`.
+//! Q4_0, Q4_1, Q5_0 and Q8_0 are measured through `Cpu::pack` + `Cpu::matmul_packed` (the
+//! layout a model loads them into), or through `Cpu::matmul` with `SKIFF_NO_PACK=1` set; the
+//! other types always through `Cpu::matmul`.
 //!
 //! Run with `cargo run --release -p skiff-backend-cpu --example matmul_speed [n_threads]
 //! [dtype] [rows,rows,...]` (defaults: 1 thread, Q4_1 Q4_0 Q8_0 Q5_0 Q4_K Q6_K, rows
@@ -83,7 +84,11 @@ fn measure(cpu: &Cpu, dtype: DType, (n_out, n_in): (usize, usize), n_tokens: usi
         n_out,
         n_in,
     };
-    let packed = cpu.pack(&weight).expect("shapes");
+    let packed = if std::env::var_os("SKIFF_NO_PACK").is_some() {
+        None
+    } else {
+        cpu.pack(&weight).expect("shapes")
+    };
     let mut run = || match &packed {
         Some(p) => cpu.matmul_packed(p, &x, n_tokens, &mut y).expect("shapes"),
         None => cpu.matmul(&weight, &x, n_tokens, &mut y).expect("shapes"),

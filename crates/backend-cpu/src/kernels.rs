@@ -182,6 +182,10 @@ pub struct Kernels {
     pub packed8_q4_0_q8_0: PackedFn,
     /// Packed (8-row interleaved) Q4_1 weights · Q8_1 activations.
     pub packed8_q4_1_q8_1: PackedFn,
+    /// Packed (8-row interleaved) Q5_0 weights · Q8_0 activations.
+    pub packed8_q5_0_q8_0: PackedFn,
+    /// Packed (8-row interleaved) Q8_0 weights · Q8_0 activations.
+    pub packed8_q8_0_q8_0: PackedFn,
 }
 
 impl Kernels {
@@ -224,6 +228,8 @@ impl Kernels {
         match dtype {
             DType::Q4_0 => Some(self.packed8_q4_0_q8_0),
             DType::Q4_1 => Some(self.packed8_q4_1_q8_1),
+            DType::Q5_0 => Some(self.packed8_q5_0_q8_0),
+            DType::Q8_0 => Some(self.packed8_q8_0_q8_0),
             _ => None,
         }
     }

@@ -30,4 +30,4 @@ mod x86_64;
 pub use cpu::{Cpu, Weight};
 pub use error::{Error, Result};
 pub use kernels::{ActFormat, Isa, Kernels};
-pub use packed::PackedWeight;
+pub use packed::{PACK_STEP_BYTES, PackedWeight};

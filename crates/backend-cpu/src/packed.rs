@@ -1,19 +1,29 @@
 //! Weights repacked at load time into 8-row interleaved blocks ([`PackedWeight`]), and their
 //! matmul ([`Cpu::matmul_packed`]).
 //!
-//! Layout ("8-row interleaved", Q4_0 and Q4_1): rows are taken in groups of 8; for each group,
-//! its blocks follow each other, and block `b` of a group holds the 8 rows' f16 `d` values
-//! (16 bytes), for Q4_1 the 8 rows' f16 `m` values (16 bytes), then 4 vectors of 32 bytes:
-//! vector `k` is the 4-byte word `k` of each row's 16 nibble bytes, row `i` at bytes
-//! `4i..4i + 4`. The low nibbles of vector `k` are values `4k..4k + 4` of each row, the high
-//! nibbles values `16 + 4k..16 + 4k + 4`. A group's block is exactly as large as its 8 source
-//! blocks, so the packed copy costs the weight's size (the mmap pages it came from are then
-//! no longer read). The last `n_out % 8` rows stay in the original layout.
+//! Layout ("8-row interleaved"): rows are taken in groups of 8; for each group, its blocks
+//! follow each other, and block `b` of a group holds the 8 rows' block `b` side by side, in a
+//! type-specific order where every 32-byte vector has row `i` at bytes `4i..4i + 4`:
+//! - Q4_0 (144 bytes): the 8 rows' f16 `d` (16 bytes), then 4 vectors of 32 bytes: vector `k`
+//!   is the 4-byte word `k` of each row's 16 nibble bytes. The low nibbles of vector `k` are
+//!   values `4k..4k + 4` of each row, the high nibbles values `16 + 4k..16 + 4k + 4`.
+//! - Q4_1 (160 bytes): the 8 `d`, the 8 f16 `m` (16 bytes), then the 4 nibble vectors.
+//! - Q5_0 (176 bytes): the 8 `d`, then 8 little-endian u32 bit masks (32 bytes), then the 4
+//!   nibble vectors. Mask `2k + h` has bit `4i + j` set when value `16h + 4k + j` of row `i`
+//!   has its fifth bit (ggml's `qh`) set, i.e. it lines up with nibble byte `4i + j` of
+//!   vector `k` (low nibbles for `h = 0`, high nibbles for `h = 1`).
+//! - Q8_0 (272 bytes): the 8 `d`, then 8 vectors of 32 bytes: vector `k` is values
+//!   `4k..4k + 4` (i8) of each row.
+//!
+//! A group's block is exactly as large as its 8 source blocks, so the packed copy costs the
+//! weight's size (the mmap pages it came from are then no longer read). The last `n_out % 8`
+//! rows stay in the original layout.
 //!
 //! Why: with the rows side by side, one `vpmaddubsw` multiplies 4 values of all 8 rows with 4
 //! broadcast activation values and lane `i` of every accumulator is row `i`, so a block costs
-//! ~6 µops per row for one token instead of ~14 (no horizontal sums, one scale conversion per
-//! 8 rows), which is what single-token decoding is bound by.
+//! a few µops per row and token (no horizontal sums, one scale conversion per 8 rows), and a
+//! weight vector unpacked once serves every token of a batch. Each output is a function of
+//! its own row and token only, so results do not depend on the batch.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -28,6 +38,8 @@ use crate::kernels::{ActFormat, MAX_ROWS};
 const TILE_TOKENS: usize = 64;
 /// Target bytes of packed rows per claimed chunk.
 const CHUNK_BYTES: usize = 32 * 1024;
+/// Source bytes [`Cpu::pack_with`] copies between two progress calls.
+pub const PACK_STEP_BYTES: usize = 1 << 20;
 
 /// A weight matrix repacked by [`Cpu::pack`] for [`Cpu::matmul_packed`]; owns its bytes.
 #[derive(Clone, Debug)]
@@ -68,63 +80,117 @@ impl PackedWeight {
     }
 }
 
-/// Bytes of the per-row f16 fields leading a source block of `dtype` (`d`, or `d` and `m`).
-fn scale_bytes(dtype: DType) -> usize {
-    if dtype == DType::Q4_1 { 4 } else { 2 }
+/// The types [`Cpu::pack`] repacks.
+pub(crate) fn packable(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0)
 }
 
-/// Packs block `b` of the 8 source rows at `src` (`row_bytes` apart) into `dst`.
+/// Packs block `b` of the 8 source rows at `src` (`row_bytes` apart) into `dst` (the layout in
+/// the module doc).
 fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u8]) {
-    let (bb, sb) = (dtype.block_bytes(), scale_bytes(dtype));
+    let bb = dtype.block_bytes();
+    let block = |i: usize| &src[i * row_bytes + b * bb..][..bb];
     for i in 0..8 {
-        let block = &src[i * row_bytes + b * bb..][..bb];
-        dst[2 * i..2 * i + 2].copy_from_slice(&block[..2]);
-        if sb == 4 {
-            dst[16 + 2 * i..16 + 2 * i + 2].copy_from_slice(&block[2..4]);
+        dst[2 * i..2 * i + 2].copy_from_slice(&block(i)[..2]);
+    }
+    // Copies 4-byte words `k` of every row's `qs` (at `qs_at` in the source block) into
+    // vectors `k` starting at `to`.
+    let words = |dst: &mut [u8], qs_at: usize, n_words: usize, to: usize| {
+        for i in 0..8 {
+            let qs = &block(i)[qs_at..qs_at + 4 * n_words];
+            for k in 0..n_words {
+                let at = to + 32 * k + 4 * i;
+                dst[at..at + 4].copy_from_slice(&qs[4 * k..4 * k + 4]);
+            }
         }
-        let qs = &block[sb..sb + 16];
-        for k in 0..4 {
-            let at = 8 * sb + 32 * k + 4 * i;
-            dst[at..at + 4].copy_from_slice(&qs[4 * k..4 * k + 4]);
+    };
+    match dtype {
+        DType::Q4_0 => words(dst, 2, 4, 16),
+        DType::Q4_1 => {
+            for i in 0..8 {
+                dst[16 + 2 * i..16 + 2 * i + 2].copy_from_slice(&block(i)[2..4]);
+            }
+            words(dst, 4, 4, 32);
         }
+        DType::Q5_0 => {
+            for k in 0..4 {
+                for h in 0..2 {
+                    let mut mask = 0u32;
+                    for i in 0..8 {
+                        let b = block(i);
+                        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                        for j in 0..4 {
+                            mask |= ((qh >> (16 * h + 4 * k + j)) & 1) << (4 * i + j);
+                        }
+                    }
+                    let at = 16 + 4 * (2 * k + h);
+                    dst[at..at + 4].copy_from_slice(&mask.to_le_bytes());
+                }
+            }
+            words(dst, 6, 4, 48);
+        }
+        DType::Q8_0 => words(dst, 2, 8, 16),
+        _ => unreachable!("pack_block is only called for packable types"),
     }
 }
 
 impl Cpu {
-    /// Repacks `w` into the 8-row interleaved layout when its type has one (Q4_0, Q4_1):
-    /// `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy takes as many bytes
-    /// as `w`.
+    /// Repacks `w` into the 8-row interleaved layout when its type has one (Q4_0, Q4_1, Q5_0,
+    /// Q8_0): `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy takes as many
+    /// bytes as `w`.
     ///
     /// Errors: [`Error::RowNotBlockAligned`], [`Error::WeightLen`], [`Error::SizeOverflow`].
     pub fn pack(&self, w: &Weight<'_>) -> Result<Option<PackedWeight>> {
-        if !matches!(w.dtype, DType::Q4_0 | DType::Q4_1) || self.kernels.packed8(w.dtype).is_none()
-        {
+        self.pack_with(w, &mut |_| {})
+    }
+
+    /// [`Cpu::pack`], calling `packed(range)` each time the source bytes `range` of `w.data`
+    /// (whole rows, about [`PACK_STEP_BYTES`] at a time, in order) have been copied, so a
+    /// caller can release them while the rest is packed.
+    ///
+    /// Errors: as [`Cpu::pack`].
+    pub fn pack_with(
+        &self,
+        w: &Weight<'_>,
+        packed: &mut dyn FnMut(std::ops::Range<usize>),
+    ) -> Result<Option<PackedWeight>> {
+        if !packable(w.dtype) || self.kernels.packed8(w.dtype).is_none() {
             return Ok(None);
         }
-        let plan = self.plan_weight(w)?;
+        let row_bytes = self.plan_weight(w)?;
         let n_groups = w.n_out / 8;
         let nb = w.n_in / 32;
-        let group_bytes = 8 * plan;
+        let group_bytes = 8 * row_bytes;
         let mut groups = vec![0u8; n_groups * group_bytes];
         let bb = w.dtype.block_bytes();
+        let groups_per_step = (PACK_STEP_BYTES / group_bytes.max(1)).max(1);
+        let mut reported = 0;
         for (g, dst) in groups.chunks_exact_mut(group_bytes.max(1)).enumerate() {
-            let src = &w.data[g * 8 * plan..(g + 1) * 8 * plan];
+            let src = &w.data[g * group_bytes..(g + 1) * group_bytes];
             for b in 0..nb {
                 pack_block(
                     w.dtype,
                     src,
-                    plan,
+                    row_bytes,
                     b,
                     &mut dst[b * 8 * bb..(b + 1) * 8 * bb],
                 );
             }
+            if (g + 1) % groups_per_step == 0 {
+                packed(reported..(g + 1) * group_bytes);
+                reported = (g + 1) * group_bytes;
+            }
+        }
+        let tail = w.data[n_groups * group_bytes..].to_vec();
+        if reported < w.data.len() {
+            packed(reported..w.data.len());
         }
         Ok(Some(PackedWeight {
             dtype: w.dtype,
             n_out: w.n_out,
             n_in: w.n_in,
             groups,
-            tail: w.data[n_groups * 8 * plan..].to_vec(),
+            tail,
         }))
     }
 

@@ -8,7 +8,7 @@ use common::*;
 use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, Weight};
 use skiff_tensor::DType;
 
-const PACKED_DTYPES: [DType; 2] = [DType::Q4_0, DType::Q4_1];
+const PACKED_DTYPES: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
 
 /// The expected `y[t * n_out + o]` from scalar row-kernel calls, and each value's magnitude.
 fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (Vec<f32>, Vec<f32>) {
@@ -167,13 +167,14 @@ fn matmul_packed_thread_count_does_not_change_results() {
 fn pack_declines_and_refuses() {
     let cpu = Cpu::new(1);
     let data = vec![0u8; 8 * 34];
-    let q8 = Weight {
-        dtype: DType::Q8_0,
-        data: &data,
-        n_out: 8,
-        n_in: 32,
+    let k_quant = vec![0u8; DType::Q4K.block_bytes()];
+    let q4k = Weight {
+        dtype: DType::Q4K,
+        data: &k_quant,
+        n_out: 1,
+        n_in: 256,
     };
-    assert!(cpu.pack(&q8).expect("valid shape").is_none());
+    assert!(cpu.pack(&q4k).expect("valid shape").is_none());
     let short = Weight {
         dtype: DType::Q4_0,
         data: &data[..100],
@@ -227,4 +228,43 @@ fn pack_declines_and_refuses() {
             ..
         })
     ));
+}
+
+/// `pack_with` reports every source byte once, in order, in whole rows, and packs exactly as
+/// `pack` does.
+#[test]
+fn pack_with_reports_the_source_in_order() {
+    let cpu = Cpu::new(1);
+    let dtype = DType::Q8_0;
+    // 2 MiB + a few rows + a 5-row tail: three progress calls.
+    let n_in = 1024;
+    let row_bytes = n_in / 32 * dtype.block_bytes();
+    let n_out = (2 * skiff_backend_cpu::PACK_STEP_BYTES / row_bytes) + 21;
+    let mut rng = rng(0x5eed);
+    let w = random_weight(dtype, n_out, n_in, &mut rng);
+    let weight = Weight {
+        dtype,
+        data: &w,
+        n_out,
+        n_in,
+    };
+    let mut ranges = Vec::new();
+    let packed = cpu
+        .pack_with(&weight, &mut |r| ranges.push(r))
+        .expect("shape")
+        .expect("packable");
+    assert!(ranges.len() >= 3, "{ranges:?}");
+    let mut at = 0;
+    for r in &ranges {
+        assert_eq!(r.start, at, "{ranges:?}");
+        assert!(r.end > r.start && r.len() % row_bytes == 0, "{ranges:?}");
+        at = r.end;
+    }
+    assert_eq!(at, w.len());
+    let plain = cpu.pack(&weight).expect("shape").expect("packable");
+    let x = random_acts(3 * n_in, &mut rng);
+    let (mut a, mut b) = (vec![0.0; 3 * n_out], vec![0.0; 3 * n_out]);
+    cpu.matmul_packed(&packed, &x, 3, &mut a).expect("shapes");
+    cpu.matmul_packed(&plain, &x, 3, &mut b).expect("shapes");
+    assert_eq!(a, b);
 }

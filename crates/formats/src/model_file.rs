@@ -67,12 +67,22 @@ impl ModelFile {
     /// set, so the model is not held twice. The bytes stay valid and readable; touching them
     /// again reads them back from the file. Advisory and infallible.
     pub fn release_tensor_pages(&self, info: &TensorInfo) {
-        let (Ok(offset), Ok(len)) = (usize::try_from(info.offset), usize::try_from(info.n_bytes))
+        self.release_tensor_range(info, 0, usize::try_from(info.n_bytes).unwrap_or(usize::MAX));
+    }
+
+    /// [`ModelFile::release_tensor_pages`] for bytes `start..start + len` of the tensor only
+    /// (a copy made piece by piece can release each piece as it goes, so the two copies are
+    /// never both resident). A range past the tensor's end is clipped to it.
+    pub fn release_tensor_range(&self, info: &TensorInfo, start: usize, len: usize) {
+        let (Ok(offset), Ok(n_bytes)) =
+            (usize::try_from(info.offset), usize::try_from(info.n_bytes))
         else {
             return;
         };
+        let start = start.min(n_bytes);
+        let len = len.min(n_bytes - start);
         if let Some(map) = self.maps.get(info.shard) {
-            crate::mmap::release_pages(map, offset, len);
+            crate::mmap::release_pages(map, offset + start, len);
         }
     }
 

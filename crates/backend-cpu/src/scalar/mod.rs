@@ -18,7 +18,7 @@ pub use legacy::{
     vec_dot_q4_0_q8_0, vec_dot_q4_1_q8_1, vec_dot_q5_0_q8_0, vec_dot_q5_1_q8_1, vec_dot_q8_0_q8_0,
 };
 pub(crate) use packed::check_packed_args;
-pub use packed::{packed8_q4_0_q8_0, packed8_q4_1_q8_1};
+pub use packed::{packed8_q4_0_q8_0, packed8_q4_1_q8_1, packed8_q5_0_q8_0, packed8_q8_0_q8_0};
 pub use quant::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
 use crate::kernels::{DotFn, Isa, Kernels, check_dot_args};
@@ -49,6 +49,8 @@ pub(crate) fn kernels() -> Kernels {
         gemm8_q8_0_q8_0,
         packed8_q4_0_q8_0,
         packed8_q4_1_q8_1,
+        packed8_q5_0_q8_0,
+        packed8_q8_0_q8_0,
     }
 }
 

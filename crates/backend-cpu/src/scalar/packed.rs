@@ -1,4 +1,4 @@
-//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 weights (layout: see
+//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 weights (layout: see
 //! `crate::packed`): each output is the ggml block formula of `legacy.rs`, summed in block order.
 
 use super::f16_at;
@@ -73,6 +73,56 @@ fn packed_dot(q4_1: bool, group: &[u8], acts: &[u8], act_stride: usize, out: &mu
     }
 }
 
+/// Packed Q5_0 weights · Q8_0 activations: value `v` of row `i` is its nibble plus 16 × its
+/// mask bit, minus 16.
+fn packed_q5_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 176, acts, act_stride, out, 34);
+    for (r, o) in out.chunks_exact_mut(8).enumerate() {
+        for (i, res) in o.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for b in 0..nb {
+                let blk = &group[b * 176..(b + 1) * 176];
+                let a = &acts[r * act_stride + b * 34..][..34];
+                let sumi: i32 = (0..32)
+                    .map(|v| {
+                        let (k, j, h) = ((v % 16) / 4, v % 4, v / 16);
+                        let at = 16 + 4 * (2 * k + h);
+                        let mask =
+                            u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]]);
+                        let high = ((mask >> (4 * i + j)) & 1) as i32;
+                        (value(&blk[48..], i, v) | high << 4) - 16
+                    })
+                    .zip(&a[2..])
+                    .map(|(w, &q)| w * i32::from(q as i8))
+                    .sum();
+                sum += sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0));
+            }
+            *res = sum;
+        }
+    }
+}
+
+/// Packed Q8_0 weights · Q8_0 activations.
+fn packed_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 272, acts, act_stride, out, 34);
+    for (r, o) in out.chunks_exact_mut(8).enumerate() {
+        for (i, res) in o.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for b in 0..nb {
+                let blk = &group[b * 272..(b + 1) * 272];
+                let a = &acts[r * act_stride + b * 34..][..34];
+                let sumi: i32 = (0..32)
+                    .map(|v| i32::from(blk[16 + 32 * (v / 4) + 4 * i + v % 4] as i8))
+                    .zip(&a[2..])
+                    .map(|(w, &q)| w * i32::from(q as i8))
+                    .sum();
+                sum += sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0));
+            }
+            *res = sum;
+        }
+    }
+}
+
 /// Packed Q4_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_dot(false, group, acts, act_stride, out);
@@ -81,4 +131,14 @@ pub fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut
 /// Packed Q4_1 weights · Q8_1 activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q4_1_q8_1(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_dot(true, group, acts, act_stride, out);
+}
+
+/// Packed Q5_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
+pub fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    packed_q5_0(group, acts, act_stride, out);
+}
+
+/// Packed Q8_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
+pub fn packed8_q8_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    packed_q8_0(group, acts, act_stride, out);
 }

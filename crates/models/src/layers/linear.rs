@@ -1,10 +1,12 @@
 //! A weight matrix (any ggml dtype, borrowed from the model file) plus an optional f32
 //! bias: `y = W x + b` for every token row, through `Cpu::matmul`.
 //!
-//! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1: `Cpu::pack`) are
-//! packed once, on the first forward pass, and multiplied with `Cpu::matmul_packed` from then
-//! on: the same results, bit for bit and whatever the batch, at several times the speed. The
-//! file's pages of a packed weight are then released, so the model stays resident once.
+//! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1, Q5_0, Q8_0:
+//! `Cpu::pack`) are packed once, on the first forward pass, and multiplied with
+//! `Cpu::matmul_packed` from then on: the same results whatever the batch, at several times
+//! the speed. The file's pages of a packed weight are released piece by piece as they are
+//! copied, so the model stays resident once (a tied embedding table re-reads the few rows it
+//! looks up from the file).
 
 use std::sync::OnceLock;
 
@@ -59,13 +61,13 @@ impl Linear {
         let packed = match self.packed.get() {
             Some(packed) => packed,
             None => {
-                let packed = ctx.cpu.pack(&weight)?;
-                let packed = self.packed.get_or_init(|| packed);
-                if packed.is_some() {
-                    // The file's copy is no longer read: keep one copy resident, not two.
-                    ctx.file.release_tensor_pages(&self.info);
-                }
-                packed
+                // The file's copy is no longer read once packed: keep one copy resident, not
+                // two, even while packing.
+                let packed = ctx.cpu.pack_with(&weight, &mut |range| {
+                    ctx.file
+                        .release_tensor_range(&self.info, range.start, range.len());
+                })?;
+                self.packed.get_or_init(|| packed)
             }
         };
         match packed {

@@ -46,6 +46,8 @@ pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
         gemm8_q8_0_q8_0: panel::gemm8_q8_0_q8_0,
         packed8_q4_0_q8_0: packed::packed8_q4_0_q8_0,
         packed8_q4_1_q8_1: packed::packed8_q4_1_q8_1,
+        packed8_q5_0_q8_0: packed::packed8_q5_0_q8_0,
+        packed8_q8_0_q8_0: packed::packed8_q8_0_q8_0,
     }
 }
 

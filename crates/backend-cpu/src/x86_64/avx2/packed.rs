@@ -1,9 +1,12 @@
-//! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 weights (layout: see
+//! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 weights (layout: see
 //! `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4 loads give the 8
-//! rows' 32 values as low/high nibbles, 8 `vpmaddubsw` against broadcast 4-value activation
-//! groups accumulate in i16, one `vpmaddwd` widens, and one FMA applies the 8 rows' scales
-//! (converted together from 8 packed f16). Activation rows are taken 2 at a time so each
-//! unpacked weight vector is used twice.
+//! rows' 32 values as low/high nibbles (Q5_0 ORs in its fifth bits, spread from a 32-bit mask
+//! per vector), 8 `vpmaddubsw` against broadcast 4-value activation groups accumulate in i16,
+//! `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted together from 8
+//! packed f16). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
+//! (`|w| · sign(a, w)`), widening each product right away since its i16 sums would overflow.
+//! Activation rows are taken 2 at a time so each unpacked weight vector is used twice; every
+//! output's arithmetic is the same whichever path computes it (batch invariance).
 
 use std::arch::x86_64::*;
 
@@ -94,10 +97,159 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
     std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
 }
 
+/// `8 · Σ y` (Q4_0) or `16 · Σ y` (Q5_0) over the 32 activation values at `y`, in all lanes.
+///
+/// # Safety
+/// `y..y + 32` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn act_sum(y: *const u8) -> __m256i {
+    // SAFETY: forwarded to the caller.
+    let y = unsafe { ld256(y) };
+    let s = _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_set1_epi8(1), y),
+        _mm256_set1_epi16(1),
+    );
+    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm256_add_epi32(s, _mm256_permute2x128_si256::<0x01>(s, s))
+}
+
+/// 0x10 in byte `b` where bit `b` of the 32-bit `mask` is set, else 0.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn fifth_bits(mask: i32) -> __m256i {
+    let spread = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let x = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(mask), spread), bit);
+    _mm256_and_si256(_mm256_cmpeq_epi8(x, bit), _mm256_set1_epi8(0x10))
+}
+
+/// [`rows`] for Q5_0: nibbles plus fifth bits are `u = w + 16` in 0..32; `Σ u·y` is summed
+/// in i16 two vectors at a time (≤ 4 · 2 · 31 · 127 < 2^15), then `16 · Σ y` is subtracted.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let ones16 = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (176 bytes) and of each activation row (34
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 176);
+            let mut isum = [_mm256_setzero_si256(); R];
+            for half in 0..2 {
+                let mut acc16 = [_mm256_setzero_si256(); R];
+                for k in 2 * half..2 * half + 2 {
+                    let v = ld256(blk.add(48 + 32 * k));
+                    let lo = _mm256_or_si256(
+                        _mm256_and_si256(v, m4),
+                        fifth_bits(read_i32(blk.add(16 + 8 * k))),
+                    );
+                    let hi = _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4),
+                        fifth_bits(read_i32(blk.add(20 + 8 * k))),
+                    );
+                    for r in 0..R {
+                        let qy = a[r].add(b * 34 + 2);
+                        let y_lo = _mm256_set1_epi32(read_i32(qy.add(4 * k)));
+                        let y_hi = _mm256_set1_epi32(read_i32(qy.add(16 + 4 * k)));
+                        let p = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(lo, y_lo),
+                            _mm256_maddubs_epi16(hi, y_hi),
+                        );
+                        acc16[r] = _mm256_add_epi16(acc16[r], p);
+                    }
+                }
+                for r in 0..R {
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(acc16[r], ones16));
+                }
+            }
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let ap = a[r].add(b * 34);
+                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(act_sum(ap.add(2))));
+                let d = _mm256_mul_ps(dw, f16_splat(ap));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`rows`] for Q8_0: `|w| · sign(y, w)` per vector, widened to i32 right away.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let ones16 = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (272 bytes) and of each activation row (34
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 272);
+            let mut isum = [_mm256_setzero_si256(); R];
+            for k in 0..8 {
+                let w = ld256(blk.add(16 + 32 * k));
+                let aw = _mm256_abs_epi8(w);
+                for r in 0..R {
+                    let y = _mm256_set1_epi32(read_i32(a[r].add(b * 34 + 2 + 4 * k)));
+                    let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(p, ones16));
+                }
+            }
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let d = _mm256_mul_ps(dw, f16_splat(a[r].add(b * 34)));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), d, acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// Packed formats, as the `FMT` parameter of [`packed`].
+const Q4_0: u8 = 0;
+const Q4_1: u8 = 1;
+const Q5_0: u8 = 2;
+const Q8_0: u8 = 3;
+
+/// `R` activation rows against one 8-row group of format `FMT`.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_of<const FMT: u8, const R: usize>(
+    nb: usize,
+    group: *const u8,
+    a: [*const u8; R],
+) -> [__m256; R] {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        match FMT {
+            Q4_0 => rows::<false, R>(nb, group, a),
+            Q4_1 => rows::<true, R>(nb, group, a),
+            Q5_0 => rows_q5_0::<R>(nb, group, a),
+            _ => rows_q8_0::<R>(nb, group, a),
+        }
+    }
+}
+
 /// # Safety
 /// The arguments passed `check_packed_args`, which returned `nb`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn packed<const Q4_1: bool>(
+unsafe fn packed<const FMT: u8>(
     nb: usize,
     group: &[u8],
     acts: &[u8],
@@ -111,7 +263,7 @@ unsafe fn packed<const Q4_1: bool>(
         // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and
         // `out[8r..8r + 16]` is inside `out`.
         unsafe {
-            let v = rows::<Q4_1, 2>(nb, g, [a.add(r * stride), a.add((r + 1) * stride)]);
+            let v = rows_of::<FMT, 2>(nb, g, [a.add(r * stride), a.add((r + 1) * stride)]);
             _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), v[0]);
             _mm256_storeu_ps(out.as_mut_ptr().add(8 * r + 8), v[1]);
         }
@@ -120,7 +272,7 @@ unsafe fn packed<const Q4_1: bool>(
     if r < n_acts {
         // SAFETY: activation row `r` is inside `acts`, `out[8r..8r + 8]` inside `out`.
         unsafe {
-            let v = rows::<Q4_1, 1>(nb, g, [a.add(r * stride)]);
+            let v = rows_of::<FMT, 1>(nb, g, [a.add(r * stride)]);
             _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), v[0]);
         }
     }
@@ -130,12 +282,26 @@ unsafe fn packed<const Q4_1: bool>(
 pub(super) fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     let nb = check_packed_args(group, 144, acts, act_stride, out, 34);
     // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<false>(nb, group, acts, act_stride, out) }
+    unsafe { packed::<Q4_0>(nb, group, acts, act_stride, out) }
 }
 
 /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
 pub(super) fn packed8_q4_1_q8_1(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     let nb = check_packed_args(group, 160, acts, act_stride, out, 36);
     // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<true>(nb, group, acts, act_stride, out) }
+    unsafe { packed::<Q4_1>(nb, group, acts, act_stride, out) }
+}
+
+/// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+pub(super) fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 176, acts, act_stride, out, 34);
+    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
+    unsafe { packed::<Q5_0>(nb, group, acts, act_stride, out) }
+}
+
+/// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+pub(super) fn packed8_q8_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 272, acts, act_stride, out, 34);
+    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
+    unsafe { packed::<Q8_0>(nb, group, acts, act_stride, out) }
 }
