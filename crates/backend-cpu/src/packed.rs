@@ -38,6 +38,8 @@ use crate::kernels::{ActFormat, MAX_ROWS};
 const TILE_TOKENS: usize = 64;
 /// Target bytes of packed rows per claimed chunk.
 const CHUNK_BYTES: usize = 32 * 1024;
+/// Most 8-row groups in a chunk (bounds the per-thread output buffer).
+const MAX_CHUNK_GROUPS: usize = 16;
 /// Source bytes [`Cpu::pack_with`] copies between two progress calls.
 pub const PACK_STEP_BYTES: usize = 1 << 20;
 
@@ -306,12 +308,16 @@ impl Cpu {
         let group_bytes = 8 * w.row_bytes();
         let n_groups = n_out / 8;
         let per_thread = n_groups.div_ceil(self.n_threads() * 4).max(1);
-        let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread);
+        let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread.min(MAX_CHUNK_GROUPS));
         let n_chunks = n_groups.div_ceil(chunk) + usize::from(n_out % 8 != 0);
         let next = AtomicUsize::new(0);
         let y = DisjointMut::new(y);
         let job = |_thread: usize| {
             let mut tile = [0.0f32; 8 * TILE_TOKENS];
+            // The chunk's outputs for a tile of tokens, `[token][8 · chunk]`: written to `y` one
+            // contiguous span per token (scattering 8 values per token and group into rows of
+            // a wide output, e.g. the LM head's, would touch a new page per store).
+            let mut spans = [0.0f32; 8 * MAX_CHUNK_GROUPS * TILE_TOKENS];
             loop {
                 let c = next.fetch_add(1, Ordering::Relaxed);
                 if c >= n_chunks {
@@ -321,16 +327,22 @@ impl Cpu {
                     tail_rows(tail, dot, act_row, acts, n_tokens, n_out, &y);
                     continue;
                 }
-                for g in c * chunk..((c + 1) * chunk).min(n_groups) {
-                    let group = &w.groups[g * group_bytes..(g + 1) * group_bytes];
-                    for t0 in (0..n_tokens).step_by(TILE_TOKENS) {
-                        let n = TILE_TOKENS.min(n_tokens - t0);
+                let groups = c * chunk..((c + 1) * chunk).min(n_groups);
+                let width = 8 * groups.len();
+                for t0 in (0..n_tokens).step_by(TILE_TOKENS) {
+                    let n = TILE_TOKENS.min(n_tokens - t0);
+                    for (j, g) in groups.clone().enumerate() {
+                        let group = &w.groups[g * group_bytes..(g + 1) * group_bytes];
                         kernel(group, &acts[t0 * act_row..], act_row, &mut tile[..8 * n]);
                         for (r, out8) in tile[..8 * n].chunks_exact(8).enumerate() {
-                            // SAFETY: rows `8g..8g + 8` belong to exactly one claimed chunk,
-                            // so this range of token row `t0 + r` is written by this thread only.
-                            unsafe { y.range((t0 + r) * n_out + 8 * g, 8) }.copy_from_slice(out8);
+                            spans[r * width + 8 * j..][..8].copy_from_slice(out8);
                         }
+                    }
+                    for (r, span) in spans[..n * width].chunks_exact(width).enumerate() {
+                        // SAFETY: rows `8 · groups` belong to exactly one claimed chunk, so
+                        // this range of token row `t0 + r` is written by this thread only.
+                        unsafe { y.range((t0 + r) * n_out + 8 * groups.start, width) }
+                            .copy_from_slice(span);
                     }
                 }
             }
