@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's `llama-bench` and `llama-batched-bench` (CPU only) from the llama-cpp-python sdist,
+# Builds llama.cpp's `llama-bench` and `llama-batched-bench` (and with BUILD_SERVER=1
+# `llama-server`), CPU only, from the llama-cpp-python sdist,
 # which vendors llama.cpp's source with its CMake build. Everything is cached under
 # ${SKIFF_BENCH_CACHE:-~/.cache/skiff-bench}: the venv holding cmake (from PyPI), the sdist, the build tree.
 #
@@ -10,6 +11,7 @@
 #   LLAMA_CPP_SRC              use this unpacked llama.cpp source tree instead of downloading the sdist
 #   BUILD_JOBS                 parallel compile jobs (default 2)
 #   PYTHON                     python used to create the venv (default python3)
+#   BUILD_SERVER               1: also build `llama-server` (for bench/serve_side_by_side.sh)
 set -euo pipefail
 
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
@@ -28,25 +30,28 @@ if [ ! -x "$VENV/bin/cmake" ]; then
   "$VENV/bin/pip" install --quiet cmake
 fi
 
-if [ -n "${LLAMA_CPP_SRC:-}" ]; then
-  SRC="$LLAMA_CPP_SRC"
-else
-  SRC="$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp"
-  if [ ! -f "$SRC/CMakeLists.txt" ]; then
-    log "downloading the llama-cpp-python $VERSION sdist"
-    "$VENV/bin/pip" download --quiet --no-deps --no-binary :all: -d "$CACHE/sdist" "llama-cpp-python==$VERSION"
-    tar -xzf "$CACHE/sdist/llama_cpp_python-$VERSION.tar.gz" -C "$CACHE"
+SERVER="${BUILD_SERVER:-0}"
+if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -x "$BUILD/bin/llama-batched-bench" ] \
+  || { [ "$SERVER" = 1 ] && [ ! -x "$BUILD/bin/llama-server" ]; }; then
+  if [ -n "${LLAMA_CPP_SRC:-}" ]; then
+    SRC="$LLAMA_CPP_SRC"
+  else
+    SRC="$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp"
+    if [ ! -f "$SRC/CMakeLists.txt" ]; then
+      log "downloading the llama-cpp-python $VERSION sdist"
+      "$VENV/bin/pip" download --quiet --no-deps --no-binary :all: -d "$CACHE/sdist" "llama-cpp-python==$VERSION"
+      tar -xzf "$CACHE/sdist/llama_cpp_python-$VERSION.tar.gz" -C "$CACHE"
+    fi
   fi
-fi
-[ -f "$SRC/CMakeLists.txt" ] || { log "no llama.cpp CMakeLists.txt under $SRC"; exit 1; }
-
-if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -x "$BUILD/bin/llama-batched-bench" ]; then
+  [ -f "$SRC/CMakeLists.txt" ] || { log "no llama.cpp CMakeLists.txt under $SRC"; exit 1; }
+  SERVER_FLAG=OFF TARGETS="llama-bench llama-batched-bench"
+  if [ "$SERVER" = 1 ]; then SERVER_FLAG=ON TARGETS="$TARGETS llama-server"; fi
   log "configuring $SRC -> $BUILD (CPU only, GGML_NATIVE=ON)"
   "$VENV/bin/cmake" -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER="$SERVER_FLAG" \
     -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DBUILD_SHARED_LIBS=OFF >&2
-  log "building llama-bench and llama-batched-bench with -j$JOBS"
+  log "building $TARGETS with -j$JOBS"
   nice -n 10 "$VENV/bin/cmake" --build "$BUILD" --config Release -j "$JOBS" \
-    --target llama-bench llama-batched-bench >&2
+    --target $TARGETS >&2
 fi
 echo "$BUILD/bin"

@@ -186,6 +186,8 @@ pub struct Kernels {
     pub packed8_q5_0_q8_0: PackedFn,
     /// Packed (8-row interleaved) Q8_0 weights · Q8_0 activations.
     pub packed8_q8_0_q8_0: PackedFn,
+    /// Packed (8-row interleaved) Q4_K weights · Q8_K activations.
+    pub packed8_q4_k_q8_k: PackedFn,
 }
 
 impl Kernels {
@@ -230,6 +232,7 @@ impl Kernels {
             DType::Q4_1 => Some(self.packed8_q4_1_q8_1),
             DType::Q5_0 => Some(self.packed8_q5_0_q8_0),
             DType::Q8_0 => Some(self.packed8_q8_0_q8_0),
+            DType::Q4K => Some(self.packed8_q4_k_q8_k),
             _ => None,
         }
     }

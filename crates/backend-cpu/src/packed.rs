@@ -14,10 +14,15 @@
 //!   vector `k` (low nibbles for `h = 0`, high nibbles for `h = 1`).
 //! - Q8_0 (272 bytes): the 8 `d`, then 8 vectors of 32 bytes: vector `k` is values
 //!   `4k..4k + 4` (i8) of each row.
+//! - Q4_K (1184 bytes per 256-value super-block): the 8 f16 `d`, the 8 f16 `dmin`, the
+//!   6-bit scales unpacked to bytes as `[sub-block j][row]` (64 bytes), the mins likewise (64
+//!   bytes), then 32 vectors: vector `8c + k` is the 4-byte word `k` of each row's 32-byte
+//!   chunk `c` of `qs`, so its low nibbles are values `4k..4k + 4` of sub-block `2c` and its
+//!   high nibbles those of sub-block `2c + 1`.
 //!
-//! A group's block is exactly as large as its 8 source blocks, so the packed copy costs the
-//! weight's size (the mmap pages it came from are then no longer read). The last `n_out % 8`
-//! rows stay in the original layout.
+//! A group's block is exactly as large as its 8 source blocks (Q4_K: plus 32 bytes for the
+//! unpacked scales, 2.8%), so the packed copy costs the weight's size (the mmap pages it came
+//! from are then no longer read). The last `n_out % 8` rows stay in the original layout.
 //!
 //! Why: with the rows side by side, one `vpmaddubsw` multiplies 4 values of all 8 rows with 4
 //! broadcast activation values and lane `i` of every accumulator is row `i`, so a block costs
@@ -49,7 +54,7 @@ pub struct PackedWeight {
     dtype: DType,
     n_out: usize,
     n_in: usize,
-    /// `n_out / 8` groups of `n_in / 32` interleaved blocks.
+    /// `n_out / 8` groups of `n_in / block_len` interleaved blocks.
     groups: Vec<u8>,
     /// The last `n_out % 8` rows, unchanged.
     tail: Vec<u8>,
@@ -71,20 +76,28 @@ impl PackedWeight {
         self.n_in
     }
 
-    /// Bytes this copy occupies (the same as the source weight).
+    /// Bytes this copy occupies (the same as the source weight; Q4_K 2.8% more).
     pub fn size_bytes(&self) -> usize {
         self.groups.len() + self.tail.len()
     }
 
-    /// Bytes of one source row.
-    fn row_bytes(&self) -> usize {
-        self.n_in / 32 * self.dtype.block_bytes()
+    /// Bytes of one packed 8-row group.
+    fn group_bytes(&self) -> usize {
+        self.n_in / self.dtype.block_len() * packed_block_bytes(self.dtype)
     }
 }
 
 /// The types [`Cpu::pack`] repacks.
 pub(crate) fn packable(dtype: DType) -> bool {
-    matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0)
+    matches!(
+        dtype,
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 | DType::Q4K
+    )
+}
+
+/// Bytes of one packed block of 8 rows (the layout in the module doc).
+fn packed_block_bytes(dtype: DType) -> usize {
+    8 * dtype.block_bytes() + if dtype == DType::Q4K { 32 } else { 0 }
 }
 
 /// Packs block `b` of the 8 source rows at `src` (`row_bytes` apart) into `dst` (the layout in
@@ -132,14 +145,26 @@ fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u
             words(dst, 6, 4, 48);
         }
         DType::Q8_0 => words(dst, 2, 8, 16),
+        DType::Q4K => {
+            for i in 0..8 {
+                let b = block(i);
+                dst[16 + 2 * i..16 + 2 * i + 2].copy_from_slice(&b[2..4]);
+                for j in 0..8 {
+                    let (scale, min) = crate::scalar::q4_k_scale_min(j, &b[4..16]);
+                    dst[32 + 8 * j + i] = scale;
+                    dst[96 + 8 * j + i] = min;
+                }
+            }
+            words(dst, 16, 32, 160);
+        }
         _ => unreachable!("pack_block is only called for packable types"),
     }
 }
 
 impl Cpu {
     /// Repacks `w` into the 8-row interleaved layout when its type has one (Q4_0, Q4_1, Q5_0,
-    /// Q8_0): `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy takes as many
-    /// bytes as `w`.
+    /// Q8_0, Q4_K): `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy
+    /// takes as many bytes as `w` (Q4_K: 2.8% more, its scales unpacked).
     ///
     /// Errors: [`Error::RowNotBlockAligned`], [`Error::WeightLen`], [`Error::SizeOverflow`].
     pub fn pack(&self, w: &Weight<'_>) -> Result<Option<PackedWeight>> {
@@ -161,29 +186,23 @@ impl Cpu {
         }
         let row_bytes = self.plan_weight(w)?;
         let n_groups = w.n_out / 8;
-        let nb = w.n_in / 32;
-        let group_bytes = 8 * row_bytes;
+        let nb = w.n_in / w.dtype.block_len();
+        let (src_group, pbb) = (8 * row_bytes, packed_block_bytes(w.dtype));
+        let group_bytes = nb * pbb;
         let mut groups = vec![0u8; n_groups * group_bytes];
-        let bb = w.dtype.block_bytes();
-        let groups_per_step = (PACK_STEP_BYTES / group_bytes.max(1)).max(1);
+        let groups_per_step = (PACK_STEP_BYTES / src_group.max(1)).max(1);
         let mut reported = 0;
         for (g, dst) in groups.chunks_exact_mut(group_bytes.max(1)).enumerate() {
-            let src = &w.data[g * group_bytes..(g + 1) * group_bytes];
+            let src = &w.data[g * src_group..(g + 1) * src_group];
             for b in 0..nb {
-                pack_block(
-                    w.dtype,
-                    src,
-                    row_bytes,
-                    b,
-                    &mut dst[b * 8 * bb..(b + 1) * 8 * bb],
-                );
+                pack_block(w.dtype, src, row_bytes, b, &mut dst[b * pbb..(b + 1) * pbb]);
             }
             if (g + 1) % groups_per_step == 0 {
-                packed(reported..(g + 1) * group_bytes);
-                reported = (g + 1) * group_bytes;
+                packed(reported..(g + 1) * src_group);
+                reported = (g + 1) * src_group;
             }
         }
-        let tail = w.data[n_groups * group_bytes..].to_vec();
+        let tail = w.data[n_groups * src_group..].to_vec();
         if reported < w.data.len() {
             packed(reported..w.data.len());
         }
@@ -305,7 +324,7 @@ impl Cpu {
             w.n_out,
             ActFormat::for_weight(w.dtype).map_or(0, |f| f.row_bytes(w.n_in)),
         );
-        let group_bytes = 8 * w.row_bytes();
+        let group_bytes = w.group_bytes();
         let n_groups = n_out / 8;
         let per_thread = n_groups.div_ceil(self.n_threads() * 4).max(1);
         let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread.min(MAX_CHUNK_GROUPS));
@@ -365,7 +384,7 @@ fn tail_rows(
     n_out: usize,
     y: &DisjointMut<'_, f32>,
 ) {
-    let row_bytes = tail.n_in / 32 * tail.dtype.block_bytes();
+    let row_bytes = tail.n_in / tail.dtype.block_len() * tail.dtype.block_bytes();
     let first = n_out - tail.n_out;
     for t0 in (0..n_tokens).step_by(MAX_ROWS) {
         let n_rows = MAX_ROWS.min(n_tokens - t0);

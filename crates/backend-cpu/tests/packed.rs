@@ -8,7 +8,13 @@ use common::*;
 use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, Weight};
 use skiff_tensor::DType;
 
-const PACKED_DTYPES: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
+const PACKED_DTYPES: [DType; 5] = [
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_0,
+    DType::Q8_0,
+    DType::Q4K,
+];
 
 /// The expected `y[t * n_out + o]` from scalar row-kernel calls, and each value's magnitude.
 fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (Vec<f32>, Vec<f32>) {
@@ -33,7 +39,8 @@ fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (V
 }
 
 /// Packed products equal the scalar row kernels, for every ISA, packed type and shape
-/// (group counts 0..4 with and without tail rows; 1..70 tokens).
+/// (group counts 0..4 with and without tail rows; 1..70 tokens; shapes whose width is not a
+/// whole number of the type's blocks are skipped).
 #[test]
 fn matmul_packed_matches_scalar_rows() {
     for k in Kernels::all_supported() {
@@ -47,7 +54,12 @@ fn matmul_packed_matches_scalar_rows() {
                 (13, 64, 5),
                 (33, 256, 70),
                 (64, 96, 1),
+                (17, 512, 3),
+                (8, 768, 9),
             ] {
+                if n_in % dtype.block_len() != 0 {
+                    continue;
+                }
                 let seed = (dtype as u64) << 40 | (n_out * 1000 + n_in) as u64;
                 let mut rng = rng(seed);
                 let w = random_weight(dtype, n_out, n_in, &mut rng);
@@ -62,9 +74,16 @@ fn matmul_packed_matches_scalar_rows() {
                     .pack(&weight)
                     .expect("valid shape")
                     .expect("packable type");
+                // The copy costs the weight's size; Q4_K's unpacked scales add 32 bytes per
+                // packed super-block.
+                let extra = if dtype == DType::Q4K {
+                    32 * (n_out / 8) * (n_in / 256)
+                } else {
+                    0
+                };
                 assert_eq!(
                     packed.size_bytes(),
-                    w.len(),
+                    w.len() + extra,
                     "the copy costs the weight's size"
                 );
                 let mut y = vec![f32::NAN; n_tokens * n_out];
@@ -167,14 +186,14 @@ fn matmul_packed_thread_count_does_not_change_results() {
 fn pack_declines_and_refuses() {
     let cpu = Cpu::new(1);
     let data = vec![0u8; 8 * 34];
-    let k_quant = vec![0u8; DType::Q4K.block_bytes()];
-    let q4k = Weight {
-        dtype: DType::Q4K,
+    let k_quant = vec![0u8; DType::Q6K.block_bytes()];
+    let q6k = Weight {
+        dtype: DType::Q6K,
         data: &k_quant,
         n_out: 1,
         n_in: 256,
     };
-    assert!(cpu.pack(&q4k).expect("valid shape").is_none());
+    assert!(cpu.pack(&q6k).expect("valid shape").is_none());
     let short = Weight {
         dtype: DType::Q4_0,
         data: &data[..100],

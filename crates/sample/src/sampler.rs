@@ -99,11 +99,15 @@ impl Sampler {
         let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
         let log_z = f64::from(max) + sum.ln();
         let logprob = (f64::from(max) - log_z) as f32;
-        let mut cands = finite_candidates(logits);
-        let top = top_n(&mut cands, self.params.top_logprobs)
-            .iter()
-            .map(|c| (c.id, (f64::from(c.logit) - log_z) as f32))
-            .collect();
+        let top = if self.params.top_logprobs == 0 {
+            Vec::new()
+        } else {
+            let mut cands = finite_candidates(logits);
+            top_n(&mut cands, self.params.top_logprobs)
+                .iter()
+                .map(|c| (c.id, (f64::from(c.logit) - log_z) as f32))
+                .collect()
+        };
         Ok(Sampled {
             token,
             logprob,

@@ -18,7 +18,9 @@ pub use legacy::{
     vec_dot_q4_0_q8_0, vec_dot_q4_1_q8_1, vec_dot_q5_0_q8_0, vec_dot_q5_1_q8_1, vec_dot_q8_0_q8_0,
 };
 pub(crate) use packed::check_packed_args;
-pub use packed::{packed8_q4_0_q8_0, packed8_q4_1_q8_1, packed8_q5_0_q8_0, packed8_q8_0_q8_0};
+pub use packed::{
+    packed8_q4_0_q8_0, packed8_q4_1_q8_1, packed8_q4_k_q8_k, packed8_q5_0_q8_0, packed8_q8_0_q8_0,
+};
 pub use quant::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
 use crate::kernels::{DotFn, Isa, Kernels, check_dot_args};
@@ -51,6 +53,7 @@ pub(crate) fn kernels() -> Kernels {
         packed8_q4_1_q8_1,
         packed8_q5_0_q8_0,
         packed8_q8_0_q8_0,
+        packed8_q4_k_q8_k,
     }
 }
 

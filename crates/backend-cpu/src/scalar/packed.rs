@@ -1,7 +1,7 @@
-//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 weights (layout: see
+//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K weights (layout: see
 //! `crate::packed`): each output is the ggml block formula of `legacy.rs`, summed in block order.
 
-use super::f16_at;
+use super::{f16_at, f32_at};
 
 /// Checks a [`PackedFn`](crate::kernels::PackedFn) call; returns the blocks per row.
 pub(crate) fn check_packed_args(
@@ -123,6 +123,39 @@ fn packed_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     }
 }
 
+/// Packed Q4_K weights · Q8_K activations: ggml's formula (`q45_k_sum` of `kquants.rs`)
+/// with the scales and mins read from the unpacked bytes.
+fn packed_q4_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 1184, acts, act_stride, out, 292);
+    let bsum = |a: &[u8], k: usize| i32::from(i16::from_le_bytes([a[260 + 2 * k], a[261 + 2 * k]]));
+    for (r, o) in out.chunks_exact_mut(8).enumerate() {
+        for (i, res) in o.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for b in 0..nb {
+                let blk = &group[b * 1184..(b + 1) * 1184];
+                let a = &acts[r * act_stride + b * 292..][..292];
+                let (mut isum, mut msum) = (0i32, 0i32);
+                for j in 0..8 {
+                    let (c, high) = (j / 2, j % 2 == 1);
+                    let s: i32 = (0..32)
+                        .map(|l| {
+                            let byte = blk[160 + 32 * (8 * c + l / 4) + 4 * i + l % 4];
+                            let q = if high { byte >> 4 } else { byte & 0x0F };
+                            i32::from(q) * i32::from(a[4 + 32 * j + l] as i8)
+                        })
+                        .sum();
+                    isum += i32::from(blk[32 + 8 * j + i]) * s;
+                    msum += i32::from(blk[96 + 8 * j + i]) * (bsum(a, 2 * j) + bsum(a, 2 * j + 1));
+                }
+                let yd = f32_at(a, 0);
+                sum += yd * f16_at(blk, 2 * i) * isum as f32
+                    - yd * f16_at(blk, 16 + 2 * i) * msum as f32;
+            }
+            *res = sum;
+        }
+    }
+}
+
 /// Packed Q4_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_dot(false, group, acts, act_stride, out);
@@ -141,4 +174,9 @@ pub fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut
 /// Packed Q8_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q8_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_q8_0(group, acts, act_stride, out);
+}
+
+/// Packed Q4_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]).
+pub fn packed8_q4_k_q8_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    packed_q4_k(group, acts, act_stride, out);
 }
