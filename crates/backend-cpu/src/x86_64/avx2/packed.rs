@@ -11,6 +11,7 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
+use super::panel::block_sum;
 use crate::scalar::check_packed_args;
 
 /// The 8 rows' f16 values at `p` as f32.
@@ -80,12 +81,7 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
                 let mut isum = _mm256_madd_epi16(acc16[r], ones16);
                 if !Q4_1 {
                     // Values are nibble − 8: subtract 8 · Σ activation values.
-                    let y = ld256(ap.add(2));
-                    let s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y), ones16);
-                    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b01_00_11_10>(s));
-                    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b10_11_00_01>(s));
-                    let s = _mm256_add_epi32(s, _mm256_permute2x128_si256::<0x01>(s, s));
-                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(s));
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(block_sum(ap.add(2))));
                 }
                 let d = _mm256_mul_ps(dw, f16_splat(ap));
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
@@ -96,24 +92,6 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
         }
     }
     std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
-}
-
-/// `8 · Σ y` (Q4_0) or `16 · Σ y` (Q5_0) over the 32 activation values at `y`, in all lanes.
-///
-/// # Safety
-/// `y..y + 32` must be readable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn act_sum(y: *const u8) -> __m256i {
-    // SAFETY: forwarded to the caller.
-    let y = unsafe { ld256(y) };
-    let s = _mm256_madd_epi16(
-        _mm256_maddubs_epi16(_mm256_set1_epi8(1), y),
-        _mm256_set1_epi16(1),
-    );
-    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm256_add_epi32(s, _mm256_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm256_add_epi32(s, _mm256_permute2x128_si256::<0x01>(s, s))
 }
 
 /// 0x10 in byte `b` where bit `b` of the 32-bit `mask` is set, else 0.
@@ -177,7 +155,7 @@ unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let dw = f16x8(blk);
             for r in 0..R {
                 let ap = a[r].add(b * 34);
-                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(act_sum(ap.add(2))));
+                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(block_sum(ap.add(2))));
                 let d = _mm256_mul_ps(dw, f16_splat(ap));
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
             }
@@ -405,37 +383,36 @@ unsafe fn packed<const FMT: u8>(
     }
 }
 
-/// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-pub(super) fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-    let nb = check_packed_args(group, 144, acts, act_stride, out, 34);
-    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<Q4_0>(nb, group, acts, act_stride, out) }
+/// The public wrapper of one packed format: checks the sizes, then runs [`packed`].
+macro_rules! packed_kernel {
+    ($(#[$doc:meta])* $name:ident, $fmt:ident, $packed_block:expr, $act_block:expr) => {
+        $(#[$doc])*
+        pub(super) fn $name(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+            let nb = check_packed_args(group, $packed_block, acts, act_stride, out, $act_block);
+            // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes
+            // checked.
+            unsafe { packed::<$fmt>(nb, group, acts, act_stride, out) }
+        }
+    };
 }
 
-/// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
-pub(super) fn packed8_q4_1_q8_1(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-    let nb = check_packed_args(group, 160, acts, act_stride, out, 36);
-    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<Q4_1>(nb, group, acts, act_stride, out) }
-}
-
-/// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-pub(super) fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-    let nb = check_packed_args(group, 176, acts, act_stride, out, 34);
-    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<Q5_0>(nb, group, acts, act_stride, out) }
-}
-
-/// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-pub(super) fn packed8_q8_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-    let nb = check_packed_args(group, 272, acts, act_stride, out, 34);
-    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<Q8_0>(nb, group, acts, act_stride, out) }
-}
-
-/// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
-pub(super) fn packed8_q4_k_q8_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-    let nb = check_packed_args(group, 1184, acts, act_stride, out, 292);
-    // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes checked.
-    unsafe { packed::<Q4K>(nb, group, acts, act_stride, out) }
-}
+packed_kernel!(
+    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+    packed8_q4_0_q8_0, Q4_0, 144, 34
+);
+packed_kernel!(
+    /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
+    packed8_q4_1_q8_1, Q4_1, 160, 36
+);
+packed_kernel!(
+    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+    packed8_q5_0_q8_0, Q5_0, 176, 34
+);
+packed_kernel!(
+    /// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+    packed8_q8_0_q8_0, Q8_0, 272, 34
+);
+packed_kernel!(
+    /// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
+    packed8_q4_k_q8_k, Q4K, 1184, 292
+);

@@ -153,7 +153,7 @@ unsafe fn pack_block(fmt: Fmt, w: *const u8, row_bytes: usize, b: usize, pb: *mu
 /// `p..p + 32` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_sum(p: *const u8) -> __m256i {
+pub(super) unsafe fn block_sum(p: *const u8) -> __m256i {
     // SAFETY: forwarded to the caller.
     let y = unsafe { ld256(p) };
     let s = _mm256_madd_epi16(
