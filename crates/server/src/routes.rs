@@ -163,6 +163,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         .map(|(id, slot)| {
             let status = match slot {
                 ModelSlot::Loading => "loading",
+                ModelSlot::Ready(m) if !m.engine.is_running() => "failed",
                 ModelSlot::Ready(_) => "ready",
                 ModelSlot::Failed(_) => "failed",
             };

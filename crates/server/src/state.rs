@@ -132,8 +132,11 @@ impl AppState {
             return Health::ShuttingDown;
         }
         let models = self.models();
-        if let Some(msg) = models.iter().find_map(|(_, s)| match s {
+        if let Some(msg) = models.iter().find_map(|(id, s)| match s {
             ModelSlot::Failed(msg) => Some(msg.clone()),
+            ModelSlot::Ready(m) if !m.engine.is_running() => Some(format!(
+                "the engine of model {id:?} has stopped; see the server log"
+            )),
             _ => None,
         }) {
             return Health::Failed(msg);

@@ -235,6 +235,27 @@ async fn health_loading_then_failed() {
     s.shutdown().await.expect("clean shutdown");
 }
 
+/// A model whose engine core has stopped while the server still runs (as after a crash of
+/// the core thread) makes `/health` say failed, naming the model, instead of ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_stopped_engine_as_failed() {
+    let s = TestServer::tiny().await;
+    let (status, text) = s.get("/health").await;
+    assert_eq!(status, 200, "{text}");
+    let models = s.state.ready_models();
+    assert!(models.iter().all(|m| m.engine.is_running()));
+    for m in &models {
+        m.engine.shutdown(skiff_engine::ShutdownMode::Cancel);
+    }
+    let (status, text) = s.get("/health").await;
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("\"failed\"") && text.contains("has stopped") && text.contains(TINY),
+        "{text}"
+    );
+    s.shutdown().await.expect("clean shutdown");
+}
+
 /// A full admission queue answers 429 with Retry-After at once; admitted requests finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_full_is_429() {

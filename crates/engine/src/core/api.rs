@@ -356,6 +356,17 @@ impl Engine {
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }
+
+    /// Whether the core thread is still running: false after [`Engine::shutdown`], and false
+    /// if the core ended on its own (a panic), when nothing submitted will ever be served.
+    pub fn is_running(&self) -> bool {
+        self.inner
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|join| !join.is_finished())
+    }
 }
 
 /// Checks a request against the model and the configuration before it is queued.
