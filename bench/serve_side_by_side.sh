@@ -11,7 +11,8 @@
 # llama-server comes from LLAMA_BIN_DIR (default: the build of bench/build_llama_cpp.sh, which
 # builds it when BUILD_SERVER=1); skiff from target/release/skiff. The servers listen on
 # 127.0.0.1:8091 (llama.cpp) and :8092 (skiff) and are stopped afterwards. ROUNDS=2 runs
-# llama.cpp, skiff, llama.cpp, skiff and reports the mean of each.
+# llama.cpp, skiff, llama.cpp, skiff and reports the mean of each. KEEP=DIR keeps the loadgen
+# JSON and both server logs in DIR.
 set -euo pipefail
 
 MODEL="${1:?usage: serve_side_by_side.sh MODEL.gguf [CONCURRENCY] [DURATION] [THREADS] [MAX_TOKENS]}"
@@ -25,7 +26,7 @@ SKIFF="${SKIFF:-$ROOT/target/release/skiff}"
 LLAMA_BIN_DIR="${LLAMA_BIN_DIR:-$(BUILD_SERVER=1 "$ROOT/bench/build_llama_cpp.sh" | tail -1)}"
 CTX_PER_SLOT="${CTX_PER_SLOT:-1024}"
 OUT="$(mktemp -d)"
-trap 'kill "${PID:-}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+trap 'kill "${PID:-}" 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$OUT"/* "$KEEP"/; fi; rm -rf "$OUT"' EXIT
 
 log() { echo "[serve_side_by_side] $*" >&2; }
 
@@ -97,4 +98,8 @@ for label, path, better in [
     a, b = mean(llama, *path), mean(skiff, *path)
     ratio = f"{b / a:.2f}x" if a else "-"
     print(f"{label:24}{a:>14.1f}{b:>14.1f}{ratio:>9}  ({better} is better)")
+for tool, rows in [("llama-server", llama), ("skiff serve", skiff)]:
+    for i, row in enumerate(rows, 1):
+        for kind, count in row.get("error_kinds", []):
+            print(f"errors of {tool} (round {i}): {count} x {kind}")
 EOF
