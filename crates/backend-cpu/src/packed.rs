@@ -45,6 +45,12 @@ const TILE_TOKENS: usize = 64;
 const CHUNK_BYTES: usize = 32 * 1024;
 /// Most 8-row groups in a chunk (bounds the per-thread output buffer).
 const MAX_CHUNK_GROUPS: usize = 16;
+
+thread_local! {
+    /// Each thread's output staging for [`Cpu::matmul_packed`]: taken for a call and put back
+    /// after (a nested call finds it empty and uses its own), grown to the largest need.
+    static STAGING: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
 /// Source bytes [`Cpu::pack_with`] copies between two progress calls.
 pub const PACK_STEP_BYTES: usize = 1 << 20;
 
@@ -320,10 +326,8 @@ impl Cpu {
             .packed8(w.dtype)
             .expect("packed only when a kernel exists");
         let dot = self.kernels.vec_dot(w.dtype).expect("quantized type");
-        let (n_out, act_row) = (
-            w.n_out,
-            ActFormat::for_weight(w.dtype).map_or(0, |f| f.row_bytes(w.n_in)),
-        );
+        // `acts` holds exactly `n_tokens > 0` quantized rows (see `matmul_packed`).
+        let (n_out, act_row) = (w.n_out, acts.len() / n_tokens);
         let group_bytes = w.group_bytes();
         let n_groups = n_out / 8;
         let per_thread = n_groups.div_ceil(self.n_threads() * 4).max(1);
@@ -331,12 +335,19 @@ impl Cpu {
         let n_chunks = n_groups.div_ceil(chunk) + usize::from(n_out % 8 != 0);
         let next = AtomicUsize::new(0);
         let y = DisjointMut::new(y);
+        let tile_tokens = TILE_TOKENS.min(n_tokens);
         let job = |_thread: usize| {
-            let mut tile = [0.0f32; 8 * TILE_TOKENS];
-            // The chunk's outputs for a tile of tokens, `[token][8 · chunk]`: written to `y` one
-            // contiguous span per token (scattering 8 values per token and group into rows of
-            // a wide output, e.g. the LM head's, would touch a new page per store).
-            let mut spans = [0.0f32; 8 * MAX_CHUNK_GROUPS * TILE_TOKENS];
+            // The kernel's `[token][8]` outputs, then the chunk's outputs for a tile of tokens,
+            // `[token][8 · chunk]`: written to `y` one contiguous span per token (scattering 8
+            // values per token and group into rows of a wide output, e.g. the LM head's, would
+            // touch a new page per store). Reused across calls, so no call zeroes or allocates
+            // it once it is large enough.
+            let mut staging = STAGING.take();
+            let need = 8 * tile_tokens * (1 + chunk);
+            if staging.len() < need {
+                staging.resize(need, 0.0);
+            }
+            let (tile, spans) = staging.split_at_mut(8 * tile_tokens);
             loop {
                 let c = next.fetch_add(1, Ordering::Relaxed);
                 if c >= n_chunks {
@@ -365,6 +376,7 @@ impl Cpu {
                     }
                 }
             }
+            STAGING.set(staging);
         };
         if n_chunks == 1 {
             job(0);
