@@ -188,6 +188,8 @@ pub struct Kernels {
     pub packed8_q8_0_q8_0: PackedFn,
     /// Packed (8-row interleaved) Q4_K weights · Q8_K activations.
     pub packed8_q4_k_q8_k: PackedFn,
+    /// Packed (8-row interleaved) Q6_K weights · Q8_K activations.
+    pub packed8_q6_k_q8_k: PackedFn,
 }
 
 impl Kernels {
@@ -233,6 +235,7 @@ impl Kernels {
             DType::Q5_0 => Some(self.packed8_q5_0_q8_0),
             DType::Q8_0 => Some(self.packed8_q8_0_q8_0),
             DType::Q4K => Some(self.packed8_q4_k_q8_k),
+            DType::Q6K => Some(self.packed8_q6_k_q8_k),
             _ => None,
         }
     }

@@ -18,6 +18,7 @@ mod cpu;
 mod disjoint;
 mod dispatch;
 mod error;
+mod hugebuf;
 pub mod kernels;
 mod matmul;
 pub mod ops;

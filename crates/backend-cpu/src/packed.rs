@@ -19,6 +19,12 @@
 //!   bytes), then 32 vectors: vector `8c + k` is the 4-byte word `k` of each row's 32-byte
 //!   chunk `c` of `qs`, so its low nibbles are values `4k..4k + 4` of sub-block `2c` and its
 //!   high nibbles those of sub-block `2c + 1`.
+//! - Q6_K (1680 bytes per 256-value super-block): the 8 f16 `d`, the i8 scales as
+//!   `[sub-block j][row]` (128 bytes), then per 16-value sub-block `j` three vectors `B0..B2`
+//!   (96 bytes) for its values `u = q + 32` in `0..64`: byte `4i + l` of `Bk` is value
+//!   `16j + 4k + l` of row `i` in bits 0..6, with 2 bits of value `16j + 12 + l` in bits 6..8
+//!   (`B0` its bits 4..6, `B1` bits 2..4, `B2` bits 0..2). Three values of each 4 are one AND
+//!   away, the fourth three shifts.
 //!
 //! A group's block is exactly as large as its 8 source blocks (Q4_K: plus 32 bytes for the
 //! unpacked scales, 2.8%), so the packed copy costs the weight's size (the mmap pages it came
@@ -37,6 +43,7 @@ use skiff_tensor::DType;
 use crate::cpu::{Cpu, Weight};
 use crate::disjoint::DisjointMut;
 use crate::error::{Error, Result};
+use crate::hugebuf::HugeBuf;
 use crate::kernels::{ActFormat, MAX_ROWS};
 
 /// Tokens per packed-kernel call (bounds its output tile).
@@ -45,6 +52,8 @@ const TILE_TOKENS: usize = 64;
 const CHUNK_BYTES: usize = 32 * 1024;
 /// Most 8-row groups in a chunk (bounds the per-thread output buffer).
 const MAX_CHUNK_GROUPS: usize = 16;
+/// Most contiguous per-thread shares a call's chunks are split into (more threads share them).
+const MAX_SHARES: usize = 64;
 
 thread_local! {
     /// Each thread's output staging for [`Cpu::matmul_packed`]: taken for a call and put back
@@ -61,7 +70,7 @@ pub struct PackedWeight {
     n_out: usize,
     n_in: usize,
     /// `n_out / 8` groups of `n_in / block_len` interleaved blocks.
-    groups: Vec<u8>,
+    groups: HugeBuf,
     /// The last `n_out % 8` rows, unchanged.
     tail: Vec<u8>,
 }
@@ -97,7 +106,7 @@ impl PackedWeight {
 pub(crate) fn packable(dtype: DType) -> bool {
     matches!(
         dtype,
-        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 | DType::Q4K
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 | DType::Q4K | DType::Q6K
     )
 }
 
@@ -163,13 +172,32 @@ fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u
             }
             words(dst, 16, 32, 160);
         }
+        DType::Q6K => {
+            for i in 0..8 {
+                let b = block(i);
+                dst[2 * i..2 * i + 2].copy_from_slice(&b[208..210]);
+                for j in 0..16 {
+                    dst[16 + 8 * j + i] = b[192 + j];
+                }
+                for j in 0..16 {
+                    for l in 0..4 {
+                        let fourth = crate::scalar::q6_k_value(b, 16 * j + 12 + l);
+                        for k in 0..3 {
+                            let u = crate::scalar::q6_k_value(b, 16 * j + 4 * k + l);
+                            let top = (fourth >> (4 - 2 * k)) & 3;
+                            dst[144 + 96 * j + 32 * k + 4 * i + l] = u | top << 6;
+                        }
+                    }
+                }
+            }
+        }
         _ => unreachable!("pack_block is only called for packable types"),
     }
 }
 
 impl Cpu {
     /// Repacks `w` into the 8-row interleaved layout when its type has one (Q4_0, Q4_1, Q5_0,
-    /// Q8_0, Q4_K): `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy
+    /// Q8_0, Q4_K, Q6_K): `Ok(None)` for other types (keep using [`Cpu::matmul`]). The copy
     /// takes as many bytes as `w` (Q4_K: 2.8% more, its scales unpacked).
     ///
     /// Errors: [`Error::RowNotBlockAligned`], [`Error::WeightLen`], [`Error::SizeOverflow`].
@@ -195,7 +223,7 @@ impl Cpu {
         let nb = w.n_in / w.dtype.block_len();
         let (src_group, pbb) = (8 * row_bytes, packed_block_bytes(w.dtype));
         let group_bytes = nb * pbb;
-        let mut groups = vec![0u8; n_groups * group_bytes];
+        let mut groups = HugeBuf::zeroed(n_groups * group_bytes);
         let groups_per_step = (PACK_STEP_BYTES / src_group.max(1)).max(1);
         let mut reported = 0;
         for (g, dst) in groups.chunks_exact_mut(group_bytes.max(1)).enumerate() {
@@ -333,10 +361,15 @@ impl Cpu {
         let per_thread = n_groups.div_ceil(self.n_threads() * 4).max(1);
         let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread.min(MAX_CHUNK_GROUPS));
         let n_chunks = n_groups.div_ceil(chunk) + usize::from(n_out % 8 != 0);
-        let next = AtomicUsize::new(0);
+        // Thread `t` starts on its own contiguous share of the chunks, so each core streams
+        // one run of memory front to back (what the hardware prefetcher follows best); a
+        // thread done with its share then helps with the others' from where they are.
+        let n_shares = self.n_threads().min(MAX_SHARES).min(n_chunks);
+        let share = |p: usize| p * n_chunks / n_shares..(p + 1) * n_chunks / n_shares;
+        let next: [AtomicUsize; MAX_SHARES] = [const { AtomicUsize::new(0) }; MAX_SHARES];
         let y = DisjointMut::new(y);
         let tile_tokens = TILE_TOKENS.min(n_tokens);
-        let job = |_thread: usize| {
+        let job = |thread: usize| {
             // The kernel's `[token][8]` outputs, then the chunk's outputs for a tile of tokens,
             // `[token][8 · chunk]`: written to `y` one contiguous span per token (scattering 8
             // values per token and group into rows of a wide output, e.g. the LM head's, would
@@ -348,11 +381,16 @@ impl Cpu {
                 staging.resize(need, 0.0);
             }
             let (tile, spans) = staging.split_at_mut(8 * tile_tokens);
-            loop {
-                let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= n_chunks {
-                    break;
-                }
+            let next = &next;
+            let claimed = (0..n_shares).flat_map(|k| {
+                let p = (thread + k) % n_shares;
+                let range = share(p);
+                std::iter::from_fn(move || {
+                    let c = range.start + next[p].fetch_add(1, Ordering::Relaxed);
+                    (c < range.end).then_some(c)
+                })
+            });
+            for c in claimed {
                 if c * chunk >= n_groups {
                     tail_rows(tail, dot, act_row, acts, n_tokens, n_out, &y);
                     continue;

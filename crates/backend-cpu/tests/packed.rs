@@ -8,12 +8,13 @@ use common::*;
 use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, Weight};
 use skiff_tensor::DType;
 
-const PACKED_DTYPES: [DType; 5] = [
+const PACKED_DTYPES: [DType; 6] = [
     DType::Q4_0,
     DType::Q4_1,
     DType::Q5_0,
     DType::Q8_0,
     DType::Q4K,
+    DType::Q6K,
 ];
 
 /// The expected `y[t * n_out + o]` from scalar row-kernel calls, and each value's magnitude.
@@ -44,7 +45,8 @@ fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (V
 #[test]
 fn matmul_packed_matches_scalar_rows() {
     for k in Kernels::all_supported() {
-        let cpu = Cpu::with_kernels(2, k);
+        // 3 threads: uneven per-thread shares of the chunks, and stealing between them.
+        let cpu = Cpu::with_kernels(3, k);
         for dtype in PACKED_DTYPES {
             for (n_out, n_in, n_tokens) in [
                 (1, 32, 1),
@@ -186,14 +188,14 @@ fn matmul_packed_thread_count_does_not_change_results() {
 fn pack_declines_and_refuses() {
     let cpu = Cpu::new(1);
     let data = vec![0u8; 8 * 34];
-    let k_quant = vec![0u8; DType::Q6K.block_bytes()];
-    let q6k = Weight {
-        dtype: DType::Q6K,
+    let k_quant = vec![0u8; DType::Q5K.block_bytes()];
+    let q5k = Weight {
+        dtype: DType::Q5K,
         data: &k_quant,
         n_out: 1,
         n_in: 256,
     };
-    assert!(cpu.pack(&q6k).expect("valid shape").is_none());
+    assert!(cpu.pack(&q5k).expect("valid shape").is_none());
     let short = Weight {
         dtype: DType::Q4_0,
         data: &data[..100],

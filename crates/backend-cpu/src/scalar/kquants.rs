@@ -143,17 +143,22 @@ pub fn vec_dot_q5_k_q8_k(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f3
     });
 }
 
+/// Value `v < 256` of a Q6_K super-block `w` as stored, `0..64` (the weight is `value − 32`):
+/// its low nibble from `ql`, its high 2 bits from `qh`.
+pub fn q6_k_value(w: &[u8], v: usize) -> u8 {
+    let (ql, qh) = (&w[..128], &w[128..192]);
+    let (h, g, l) = (v / 128, (v % 128) / 32, v % 32);
+    let low_byte = ql[64 * h + l + 32 * (g % 2)];
+    let low = if g < 2 { low_byte & 0xF } else { low_byte >> 4 };
+    let high = (qh[32 * h + l] >> (2 * g)) & 3;
+    low | (high << 4)
+}
+
 /// Q6_K weights · Q8_K activations (see [`crate::kernels::DotFn`]).
 pub fn vec_dot_q6_k_q8_k(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     dot_rows((210, 292), w, acts, act_stride, out, |w, a| {
-        let (ql, qh, sc) = (&w[..128], &w[128..192], &w[192..208]);
-        let values: [i32; QK_K] = std::array::from_fn(|v| {
-            let (h, g, l) = (v / 128, (v % 128) / 32, v % 32);
-            let low_byte = ql[64 * h + l + 32 * (g % 2)];
-            let low = if g < 2 { low_byte & 0xF } else { low_byte >> 4 };
-            let high = (qh[32 * h + l] >> (2 * g)) & 3;
-            i32::from(low | (high << 4)) - 32
-        });
+        let sc = &w[192..208];
+        let values: [i32; QK_K] = std::array::from_fn(|v| i32::from(q6_k_value(w, v)) - 32);
         let isum = scaled_sum(&values, a, 16, |j| i32::from(sc[j] as i8));
         f16_at(w, 208) * f32_at(a, 0) * isum as f32
     });

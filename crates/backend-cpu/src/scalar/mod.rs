@@ -11,7 +11,7 @@ mod quant;
 
 pub use float::{vec_dot_bf16_f32, vec_dot_f16_f32, vec_dot_f32};
 pub use kquants::{
-    q3_k_scales, q4_k_scale_min, vec_dot_q2_k_q8_k, vec_dot_q3_k_q8_k, vec_dot_q4_k_q8_k,
+    q3_k_scales, q4_k_scale_min, q6_k_value, vec_dot_q2_k_q8_k, vec_dot_q3_k_q8_k, vec_dot_q4_k_q8_k,
     vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k,
 };
 pub use legacy::{
@@ -19,7 +19,8 @@ pub use legacy::{
 };
 pub(crate) use packed::check_packed_args;
 pub use packed::{
-    packed8_q4_0_q8_0, packed8_q4_1_q8_1, packed8_q4_k_q8_k, packed8_q5_0_q8_0, packed8_q8_0_q8_0,
+    packed8_q4_0_q8_0, packed8_q4_1_q8_1, packed8_q4_k_q8_k, packed8_q5_0_q8_0, packed8_q6_k_q8_k,
+    packed8_q8_0_q8_0,
 };
 pub use quant::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 
@@ -54,6 +55,7 @@ pub(crate) fn kernels() -> Kernels {
         packed8_q5_0_q8_0,
         packed8_q8_0_q8_0,
         packed8_q4_k_q8_k,
+        packed8_q6_k_q8_k,
     }
 }
 

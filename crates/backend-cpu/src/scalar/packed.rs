@@ -1,4 +1,4 @@
-//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K weights (layout: see
+//! Scalar kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K / Q6_K weights (layout: see
 //! `crate::packed`): each output is the ggml block formula of `legacy.rs`, summed in block order.
 
 use super::{f16_at, f32_at};
@@ -156,6 +156,44 @@ fn packed_q4_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     }
 }
 
+/// Value `v < 256` (`u = q + 32`, `0..64`) of row `i` in a packed Q6_K block.
+fn q6_k_packed_value(blk: &[u8], i: usize, v: usize) -> i32 {
+    let (j, k, l) = (v / 16, (v % 16) / 4, v % 4);
+    let byte = |k: usize| blk[144 + 96 * j + 32 * k + 4 * i + l];
+    i32::from(if k < 3 {
+        byte(k) & 0x3F
+    } else {
+        (byte(0) >> 6) << 4 | (byte(1) >> 6) << 2 | byte(2) >> 6
+    })
+}
+
+/// Packed Q6_K weights · Q8_K activations: ggml's formula (`vec_dot_q6_k_q8_k` of
+/// `kquants.rs`) with the values and scales read from the packed layout.
+fn packed_q6_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    let nb = check_packed_args(group, 1680, acts, act_stride, out, 292);
+    for (r, o) in out.chunks_exact_mut(8).enumerate() {
+        for (i, res) in o.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            for b in 0..nb {
+                let blk = &group[b * 1680..(b + 1) * 1680];
+                let a = &acts[r * act_stride + b * 292..][..292];
+                let isum: i32 = (0..16)
+                    .map(|j| {
+                        let s: i32 = (16 * j..16 * j + 16)
+                            .map(|v| {
+                                (q6_k_packed_value(blk, i, v) - 32) * i32::from(a[4 + v] as i8)
+                            })
+                            .sum();
+                        i32::from(blk[16 + 8 * j + i] as i8) * s
+                    })
+                    .sum();
+                sum += f16_at(blk, 2 * i) * f32_at(a, 0) * isum as f32;
+            }
+            *res = sum;
+        }
+    }
+}
+
 /// Packed Q4_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q4_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_dot(false, group, acts, act_stride, out);
@@ -179,4 +217,9 @@ pub fn packed8_q8_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut
 /// Packed Q4_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]).
 pub fn packed8_q4_k_q8_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
     packed_q4_k(group, acts, act_stride, out);
+}
+
+/// Packed Q6_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]).
+pub fn packed8_q6_k_q8_k(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
+    packed_q6_k(group, acts, act_stride, out);
 }

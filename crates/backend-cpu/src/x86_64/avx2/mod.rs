@@ -49,6 +49,7 @@ pub(crate) fn kernels(_proof: Avx2Fma) -> Kernels {
         packed8_q5_0_q8_0: packed::packed8_q5_0_q8_0,
         packed8_q8_0_q8_0: packed::packed8_q8_0_q8_0,
         packed8_q4_k_q8_k: packed::packed8_q4_k_q8_k,
+        packed8_q6_k_q8_k: packed::packed8_q6_k_q8_k,
     }
 }
 

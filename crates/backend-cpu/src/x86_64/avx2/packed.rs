@@ -1,5 +1,5 @@
-//! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K weights (layout: see
-//! `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4 loads give the 8
+//! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K / Q6_K weights
+//! (layout: see `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4 loads give the 8
 //! rows' 32 values as low/high nibbles (Q5_0 ORs in its fifth bits, spread from a 32-bit mask
 //! per vector), 8 `vpmaddubsw` against broadcast 4-value activation groups accumulate in i16,
 //! `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted together from 8
@@ -199,9 +199,12 @@ unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
     acc
 }
 
-/// How far ahead of the block in use the kernels prefetch (bytes). Decoding reads each weight
-/// once from memory; without it one core streams the packed layout at ~5.5 GB/s, with it
-/// ~7.5 GB/s (Q4_K, 16384 × 1536, `examples/matmul_speed.rs`).
+/// How far ahead of the block in use the legacy-format kernels prefetch (bytes). Decoding
+/// reads each weight once from memory; with it two cores stream packed Q4_1 / Q8_0 at 15-19
+/// GB/s instead of 13-15 (49152 × 576, 1 token, `examples/matmul_speed.rs`). The K-quant
+/// kernels do not prefetch: their blocks are 1-2 KiB, and a burst of 20-26 prefetches per
+/// block made them slower (Q6_K 10-11 vs 13-15 GB/s on two cores), the hardware prefetcher
+/// following their long runs better on its own.
 const PREFETCH: usize = 2048;
 
 /// Prefetches the `len`-byte block at `blk + PREFETCH` into L1, one request per cache line.
@@ -249,7 +252,6 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
         // bytes) is readable (caller); every load stays inside them.
         unsafe {
             let blk = group.add(b * 1184);
-            prefetch_ahead(blk, 1184);
             let mut isum = [_mm256_setzero_si256(); R];
             for c in 0..4 {
                 let mut acc_lo = [_mm256_setzero_si256(); R];
@@ -321,12 +323,99 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
     acc
 }
 
+/// The 8 i8 bytes at `p` (one per row), sign-extended, each twice (see [`per_row_pairs`]).
+///
+/// # Safety
+/// `p..p + 8` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn per_row_pairs_i8(p: *const u8) -> __m256i {
+    let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    // SAFETY: 8 readable bytes (caller).
+    let x = unsafe { _mm_loadl_epi64(p.cast()) };
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(x, dup))
+}
+
+/// [`rows`] for Q6_K (256-value super-blocks, Q8_K activations). Per 16-value sub-block, the
+/// three byte vectors give its four value vectors `u = q + 32` in `0..64` (three by one AND,
+/// the fourth from the three top bit pairs); two `vpmaddubsw` sums fit in i16 (≤ 2 · 2 · 63
+/// · 128 < 2^15), so two `vpmaddwd` with the sub-block's per-row scales widen and scale them.
+/// The `−32` is applied once per super-block and token as `32 · Σ_j scale_j · bsum_j`: eight
+/// `vpmaddwd` of row-interleaved scale pairs with broadcast block-sum pairs.
+///
+/// # Safety
+/// As [`rows`], with 1680-byte packed blocks and 292-byte activation blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let (m6, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0xC0u8 as i8));
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (1680 bytes) and of each activation row (292
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 1680);
+            let mut isum = [_mm256_setzero_si256(); R];
+            for j in 0..16 {
+                let v = blk.add(144 + 96 * j);
+                let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
+                let u0 = _mm256_and_si256(b0, m6);
+                let u1 = _mm256_and_si256(b1, m6);
+                let u2 = _mm256_and_si256(b2, m6);
+                // Masked first, so the 16-bit shifts carry no bits across bytes.
+                let u3 = _mm256_or_si256(
+                    _mm256_or_si256(
+                        _mm256_srli_epi16::<2>(_mm256_and_si256(b0, top)),
+                        _mm256_srli_epi16::<4>(_mm256_and_si256(b1, top)),
+                    ),
+                    _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
+                );
+                let sc = per_row_pairs_i8(blk.add(16 + 8 * j));
+                for r in 0..R {
+                    let qy = a[r].add(b * 292 + 4 + 16 * j);
+                    let y = |k: usize| _mm256_set1_epi32(read_i32(qy.add(4 * k)));
+                    let p01 = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(u0, y(0)),
+                        _mm256_maddubs_epi16(u1, y(1)),
+                    );
+                    let p23 = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(u2, y(2)),
+                        _mm256_maddubs_epi16(u3, y(3)),
+                    );
+                    let s = _mm256_add_epi32(_mm256_madd_epi16(p01, sc), _mm256_madd_epi16(p23, sc));
+                    isum[r] = _mm256_add_epi32(isum[r], s);
+                }
+            }
+            // Row-interleaved (scale_2p, scale_2p+1) pairs.
+            let pairs: [__m256i; 8] = std::array::from_fn(|p| {
+                let lo = _mm_loadl_epi64(blk.add(16 + 16 * p).cast());
+                let hi = _mm_loadl_epi64(blk.add(24 + 16 * p).cast());
+                _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi))
+            });
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let ab = a[r].add(b * 292);
+                let mut offset = _mm256_setzero_si256();
+                for (p, pair) in pairs.iter().enumerate() {
+                    let bsums = _mm256_set1_epi32(read_i32(ab.add(260 + 4 * p)));
+                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(*pair, bsums));
+                }
+                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<5>(offset));
+                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc[r]);
+            }
+        }
+    }
+    acc
+}
+
 /// Packed formats, as the `FMT` parameter of [`packed`].
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
 const Q5_0: u8 = 2;
 const Q8_0: u8 = 3;
 const Q4K: u8 = 4;
+const Q6K: u8 = 5;
 
 /// `R` activation rows against one 8-row group of format `FMT`.
 ///
@@ -346,7 +435,8 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
             Q4_1 => rows::<true, R>(nb, group, a),
             Q5_0 => rows_q5_0::<R>(nb, group, a),
             Q8_0 => rows_q8_0::<R>(nb, group, a),
-            _ => rows_q4_k::<R>(nb, group, a),
+            Q4K => rows_q4_k::<R>(nb, group, a),
+            _ => rows_q6_k::<R>(nb, group, a),
         }
     }
 }
@@ -415,4 +505,8 @@ packed_kernel!(
 packed_kernel!(
     /// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
     packed8_q4_k_q8_k, Q4K, 1184, 292
+);
+packed_kernel!(
+    /// Packed Q6_K · Q8_K (see [`crate::kernels::PackedFn`]).
+    packed8_q6_k_q8_k, Q6K, 1680, 292
 );
