@@ -74,6 +74,13 @@ pub enum Error {
         /// Values given.
         actual: usize,
     },
+    /// A [`Cpu::matmul_packed_many`](crate::Cpu::matmul_packed_many) call whose weights and
+    /// outputs do not go together.
+    #[error("matmul_packed_many: {why}")]
+    ManyMismatch {
+        /// What was wrong.
+        why: &'static str,
+    },
     /// A size computed from the shape does not fit in `usize`.
     #[error("matmul: the size of a {what} of {rows}x{cols} overflows usize")]
     SizeOverflow {

@@ -110,7 +110,11 @@ mod tests {
         let mut big = HugeBuf::zeroed(len);
         assert_eq!(big.len(), len);
         if big.is_mapped() {
-            assert_eq!(big.as_ptr() as usize % HUGE_PAGE, 0, "starts on a huge page");
+            assert_eq!(
+                big.as_ptr() as usize % HUGE_PAGE,
+                0,
+                "starts on a huge page"
+            );
         }
         assert!(big.iter().all(|&b| b == 0));
         big[len - 1] = 7;

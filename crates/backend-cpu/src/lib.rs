@@ -31,4 +31,4 @@ mod x86_64;
 pub use cpu::{Cpu, Weight};
 pub use error::{Error, Result};
 pub use kernels::{ActFormat, Isa, Kernels};
-pub use packed::{PACK_STEP_BYTES, PackedWeight};
+pub use packed::{MAX_MANY, PACK_STEP_BYTES, PackedWeight};

@@ -290,13 +290,53 @@ impl Cpu {
         n_tokens: usize,
         y: &mut [f32],
     ) -> Result<()> {
-        let tail = Weight {
-            dtype: w.dtype,
-            data: &w.tail,
-            n_out: w.n_out % 8,
-            n_in: w.n_in,
+        self.matmul_packed_many(&[w], x, n_tokens, &mut [y])
+    }
+
+    /// [`Cpu::matmul_packed`] for up to [`MAX_MANY`] weights that read the same input (a
+    /// layer's q/k/v projections, or its gate and up): the input is quantized once and all
+    /// their rows are computed in one pass of the thread pool, one fork/join instead of one
+    /// per weight. `ys[i]` receives exactly what `matmul_packed(ws[i], ..)` would write.
+    ///
+    /// Errors (nothing written): [`Error::ManyMismatch`] when `ws` and `ys` differ in length,
+    /// hold more than [`MAX_MANY`], or the weights differ in input width or activation
+    /// format; otherwise as [`Cpu::matmul_packed`].
+    pub fn matmul_packed_many(
+        &self,
+        ws: &[&PackedWeight],
+        x: &[f32],
+        n_tokens: usize,
+        ys: &mut [&mut [f32]],
+    ) -> Result<()> {
+        let Some(first) = ws.first() else {
+            return if ys.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::ManyMismatch {
+                    why: "no weights for the outputs",
+                })
+            };
         };
-        let (n_out, n_in) = (w.n_out, w.n_in);
+        if ws.len() != ys.len() {
+            return Err(Error::ManyMismatch {
+                why: "as many outputs as weights are needed",
+            });
+        }
+        if ws.len() > MAX_MANY {
+            return Err(Error::ManyMismatch {
+                why: "more weights than MAX_MANY",
+            });
+        }
+        let n_in = first.n_in;
+        let format = ActFormat::for_weight(first.dtype).expect("packed types are quantized");
+        if ws
+            .iter()
+            .any(|w| w.n_in != n_in || ActFormat::for_weight(w.dtype) != Some(format))
+        {
+            return Err(Error::ManyMismatch {
+                why: "the weights differ in input width or activation format",
+            });
+        }
         let overflow = |what, rows, cols| Error::SizeOverflow { what, rows, cols };
         let x_need = n_tokens
             .checked_mul(n_in)
@@ -309,65 +349,67 @@ impl Cpu {
                 actual: x.len(),
             });
         }
-        let y_need = n_tokens
-            .checked_mul(n_out)
-            .ok_or(overflow("output", n_tokens, n_out))?;
-        if y.len() != y_need {
-            return Err(Error::OutputLen {
-                n_tokens,
-                n_out,
-                expected: y_need,
-                actual: y.len(),
-            });
+        for (w, y) in ws.iter().zip(ys.iter()) {
+            let y_need = n_tokens
+                .checked_mul(w.n_out)
+                .ok_or(overflow("output", n_tokens, w.n_out))?;
+            if y.len() != y_need {
+                return Err(Error::OutputLen {
+                    n_tokens,
+                    n_out: w.n_out,
+                    expected: y_need,
+                    actual: y.len(),
+                });
+            }
         }
-        if n_tokens == 0 || n_out == 0 {
+        if n_tokens == 0 {
             return Ok(());
         }
-        let format = ActFormat::for_weight(w.dtype).expect("packed types are quantized");
         let quantize = self.kernels.quantize(format).expect("quantized format");
         let act_row = format.row_bytes(n_in);
         let n_bytes = n_tokens * act_row;
         if crate::pool::in_job() {
             let mut local = vec![0u8; n_bytes];
             self.quantize_rows(quantize, x, n_in, act_row, &mut local);
-            self.packed_rows(w, &tail, &local, n_tokens, y);
+            self.packed_rows(ws, &local, n_tokens, ys);
             return Ok(());
         }
         let mut scratch = self.lock_scratch();
         scratch.resize(n_bytes, 0);
         self.quantize_rows(quantize, x, n_in, act_row, &mut scratch[..n_bytes]);
-        self.packed_rows(w, &tail, &scratch[..n_bytes], n_tokens, y);
+        self.packed_rows(ws, &scratch[..n_bytes], n_tokens, ys);
         Ok(())
     }
 
-    /// The product phase: threads claim chunks of 8-row groups; the tail rows go last.
+    /// The product phase: the weights' rows are cut into chunks of 8-row groups (each
+    /// weight's tail rows one more chunk), numbered weight after weight; threads claim chunks.
     fn packed_rows(
         &self,
-        w: &PackedWeight,
-        tail: &Weight<'_>,
+        ws: &[&PackedWeight],
         acts: &[u8],
         n_tokens: usize,
-        y: &mut [f32],
+        ys: &mut [&mut [f32]],
     ) {
-        let kernel = self
-            .kernels
-            .packed8(w.dtype)
-            .expect("packed only when a kernel exists");
-        let dot = self.kernels.vec_dot(w.dtype).expect("quantized type");
-        // `acts` holds exactly `n_tokens > 0` quantized rows (see `matmul_packed`).
-        let (n_out, act_row) = (w.n_out, acts.len() / n_tokens);
-        let group_bytes = w.group_bytes();
-        let n_groups = n_out / 8;
-        let per_thread = n_groups.div_ceil(self.n_threads() * 4).max(1);
-        let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread.min(MAX_CHUNK_GROUPS));
-        let n_chunks = n_groups.div_ceil(chunk) + usize::from(n_out % 8 != 0);
+        // `acts` holds exactly `n_tokens > 0` quantized rows (see `matmul_packed_many`), and
+        // `ws.len() == ys.len() <= MAX_MANY`.
+        let act_row = acts.len() / n_tokens;
+        let mut ys = ys.iter_mut();
+        let parts: [Option<Part<'_>>; MAX_MANY] = std::array::from_fn(|i| {
+            let (w, y) = (*ws.get(i)?, ys.next()?);
+            Some(Part::new(self, w, &mut **y))
+        });
+        let parts = &parts[..ws.len()];
+        let n_chunks: usize = parts.iter().flatten().map(|p| p.n_chunks).sum();
+        if n_chunks == 0 {
+            return;
+        }
+        let max_chunk = parts.iter().flatten().map(|p| p.chunk).max().unwrap_or(1);
         // Thread `t` starts on its own contiguous share of the chunks, so each core streams
         // one run of memory front to back (what the hardware prefetcher follows best); a
         // thread done with its share then helps with the others' from where they are.
         let n_shares = self.n_threads().min(MAX_SHARES).min(n_chunks);
         let share = |p: usize| p * n_chunks / n_shares..(p + 1) * n_chunks / n_shares;
         let next: [AtomicUsize; MAX_SHARES] = [const { AtomicUsize::new(0) }; MAX_SHARES];
-        let y = DisjointMut::new(y);
         let tile_tokens = TILE_TOKENS.min(n_tokens);
         let job = |thread: usize| {
             // The kernel's `[token][8]` outputs, then the chunk's outputs for a tile of tokens,
@@ -376,7 +418,7 @@ impl Cpu {
             // touch a new page per store). Reused across calls, so no call zeroes or allocates
             // it once it is large enough.
             let mut staging = STAGING.take();
-            let need = 8 * tile_tokens * (1 + chunk);
+            let need = 8 * tile_tokens * (1 + max_chunk);
             if staging.len() < need {
                 staging.resize(need, 0.0);
             }
@@ -390,29 +432,16 @@ impl Cpu {
                     (c < range.end).then_some(c)
                 })
             });
-            for c in claimed {
-                if c * chunk >= n_groups {
-                    tail_rows(tail, dot, act_row, acts, n_tokens, n_out, &y);
-                    continue;
-                }
-                let groups = c * chunk..((c + 1) * chunk).min(n_groups);
-                let width = 8 * groups.len();
-                for t0 in (0..n_tokens).step_by(TILE_TOKENS) {
-                    let n = TILE_TOKENS.min(n_tokens - t0);
-                    for (j, g) in groups.clone().enumerate() {
-                        let group = &w.groups[g * group_bytes..(g + 1) * group_bytes];
-                        kernel(group, &acts[t0 * act_row..], act_row, &mut tile[..8 * n]);
-                        for (r, out8) in tile[..8 * n].chunks_exact(8).enumerate() {
-                            spans[r * width + 8 * j..][..8].copy_from_slice(out8);
-                        }
+            for mut c in claimed {
+                let mut parts = parts.iter().flatten();
+                let part = loop {
+                    let part = parts.next().expect("chunk index below the total");
+                    if c < part.n_chunks {
+                        break part;
                     }
-                    for (r, span) in spans[..n * width].chunks_exact(width).enumerate() {
-                        // SAFETY: rows `8 · groups` belong to exactly one claimed chunk, so
-                        // this range of token row `t0 + r` is written by this thread only.
-                        unsafe { y.range((t0 + r) * n_out + 8 * groups.start, width) }
-                            .copy_from_slice(span);
-                    }
-                }
+                    c -= part.n_chunks;
+                };
+                part.run_chunk(c, acts, act_row, n_tokens, tile, spans);
             }
             STAGING.set(staging);
         };
@@ -420,6 +449,90 @@ impl Cpu {
             job(0);
         } else {
             self.pool.run(&job);
+        }
+    }
+}
+
+/// Most weights one [`Cpu::matmul_packed_many`] call takes.
+pub const MAX_MANY: usize = 4;
+
+/// One weight of a [`Cpu::packed_rows`] call: its chunking, kernels and output.
+struct Part<'a> {
+    w: &'a PackedWeight,
+    tail: Weight<'a>,
+    kernel: crate::kernels::PackedFn,
+    dot: crate::kernels::DotFn,
+    group_bytes: usize,
+    n_groups: usize,
+    /// 8-row groups per chunk.
+    chunk: usize,
+    /// Chunks, the tail rows' included.
+    n_chunks: usize,
+    y: DisjointMut<'a, f32>,
+}
+
+impl<'a> Part<'a> {
+    fn new(cpu: &Cpu, w: &'a PackedWeight, y: &'a mut [f32]) -> Self {
+        let n_groups = w.n_out / 8;
+        let group_bytes = w.group_bytes();
+        let per_thread = n_groups.div_ceil(cpu.n_threads() * 4).max(1);
+        let chunk = (CHUNK_BYTES / group_bytes.max(1)).clamp(1, per_thread.min(MAX_CHUNK_GROUPS));
+        Part {
+            w,
+            tail: Weight {
+                dtype: w.dtype,
+                data: &w.tail,
+                n_out: w.n_out % 8,
+                n_in: w.n_in,
+            },
+            kernel: cpu
+                .kernels
+                .packed8(w.dtype)
+                .expect("packed only when a kernel exists"),
+            dot: cpu.kernels.vec_dot(w.dtype).expect("quantized type"),
+            group_bytes,
+            n_groups,
+            chunk,
+            n_chunks: n_groups.div_ceil(chunk) + usize::from(w.n_out % 8 != 0),
+            y: DisjointMut::new(y),
+        }
+    }
+
+    /// Computes chunk `c` of this weight for every token into `y`, through the caller's
+    /// staging `tile` (`8 · TILE_TOKENS`) and `spans` (`8 · TILE_TOKENS · chunk`).
+    fn run_chunk(
+        &self,
+        c: usize,
+        acts: &[u8],
+        act_row: usize,
+        n_tokens: usize,
+        tile: &mut [f32],
+        spans: &mut [f32],
+    ) {
+        let (n_out, chunk) = (self.w.n_out, self.chunk);
+        if c * chunk >= self.n_groups {
+            tail_rows(
+                &self.tail, self.dot, act_row, acts, n_tokens, n_out, &self.y,
+            );
+            return;
+        }
+        let groups = c * chunk..((c + 1) * chunk).min(self.n_groups);
+        let width = 8 * groups.len();
+        for t0 in (0..n_tokens).step_by(TILE_TOKENS) {
+            let n = TILE_TOKENS.min(n_tokens - t0);
+            for (j, g) in groups.clone().enumerate() {
+                let group = &self.w.groups[g * self.group_bytes..(g + 1) * self.group_bytes];
+                (self.kernel)(group, &acts[t0 * act_row..], act_row, &mut tile[..8 * n]);
+                for (r, out8) in tile[..8 * n].chunks_exact(8).enumerate() {
+                    spans[r * width + 8 * j..][..8].copy_from_slice(out8);
+                }
+            }
+            for (r, span) in spans[..n * width].chunks_exact(width).enumerate() {
+                // SAFETY: rows `8 · groups` belong to exactly one claimed chunk, so this range
+                // of token row `t0 + r` is written by this thread only.
+                unsafe { self.y.range((t0 + r) * n_out + 8 * groups.start, width) }
+                    .copy_from_slice(span);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, Weight};
+use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, PackedWeight, Weight};
 use skiff_tensor::DType;
 
 const PACKED_DTYPES: [DType; 6] = [
@@ -288,4 +288,111 @@ fn pack_with_reports_the_source_in_order() {
     cpu.matmul_packed(&packed, &x, 3, &mut a).expect("shapes");
     cpu.matmul_packed(&plain, &x, 3, &mut b).expect("shapes");
     assert_eq!(a, b);
+}
+
+/// `matmul_packed_many` writes each output exactly as its own `matmul_packed` call would, for
+/// weights of different widths (tails included) and types sharing one activation format.
+#[test]
+fn matmul_packed_many_equals_one_call_per_weight() {
+    for k in Kernels::all_supported() {
+        for n_threads in [1, 3] {
+            let cpu = Cpu::with_kernels(n_threads, k);
+            let (n_in, n_tokens) = (512, 5);
+            let mut rng = rng(0x3a11 + n_threads as u64);
+            // q/k/v-like: Q4_K, Q4_K and Q6_K (all Q8_K activations), 37 / 16 / 13 rows.
+            let shapes = [(DType::Q4K, 37), (DType::Q4K, 16), (DType::Q6K, 13)];
+            let bytes: Vec<Vec<u8>> = shapes
+                .iter()
+                .map(|&(dtype, n_out)| random_weight(dtype, n_out, n_in, &mut rng))
+                .collect();
+            let packed: Vec<_> = shapes
+                .iter()
+                .zip(&bytes)
+                .map(|(&(dtype, n_out), data)| {
+                    let w = Weight {
+                        dtype,
+                        data,
+                        n_out,
+                        n_in,
+                    };
+                    cpu.pack(&w).expect("shape").expect("packable")
+                })
+                .collect();
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let mut outs: Vec<Vec<f32>> = shapes
+                .iter()
+                .map(|&(_, n_out)| vec![f32::NAN; n_tokens * n_out])
+                .collect();
+            let ws: Vec<_> = packed.iter().collect();
+            let mut ys: Vec<&mut [f32]> = outs.iter_mut().map(|y| y.as_mut_slice()).collect();
+            cpu.matmul_packed_many(&ws, &x, n_tokens, &mut ys)
+                .expect("matching weights");
+            for (i, p) in packed.iter().enumerate() {
+                let mut alone = vec![0.0f32; n_tokens * p.n_out()];
+                cpu.matmul_packed(p, &x, n_tokens, &mut alone)
+                    .expect("shapes");
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&outs[i]),
+                    bits(&alone),
+                    "isa={} threads={n_threads} weight {i}",
+                    k.isa
+                );
+            }
+        }
+    }
+}
+
+/// Weights that do not go together, and mismatched outputs, are refused before any write.
+#[test]
+fn matmul_packed_many_refuses_mismatches() {
+    let cpu = Cpu::new(2);
+    let mut rng = rng(0xbad);
+    let pack = |dtype: DType, n_in: usize, rng: &mut _| {
+        let data = random_weight(dtype, 8, n_in, rng);
+        let w = Weight {
+            dtype,
+            data: &data,
+            n_out: 8,
+            n_in,
+        };
+        cpu.pack(&w).expect("shape").expect("packable")
+    };
+    let (a, b) = (
+        pack(DType::Q4_0, 64, &mut rng),
+        pack(DType::Q4_1, 64, &mut rng),
+    );
+    let wide = pack(DType::Q4_0, 96, &mut rng);
+    let x = random_acts(64, &mut rng);
+    let (mut y1, mut y2) = (vec![7.0f32; 8], vec![7.0f32; 8]);
+    let many = |ws: &[&PackedWeight], ys: &mut [&mut [f32]]| cpu.matmul_packed_many(ws, &x, 1, ys);
+    // Q4_0 takes Q8_0 activations, Q4_1 Q8_1.
+    assert!(matches!(
+        many(&[&a, &b], &mut [&mut y1, &mut y2]),
+        Err(Error::ManyMismatch { .. })
+    ));
+    assert!(matches!(
+        many(&[&a, &wide], &mut [&mut y1, &mut y2]),
+        Err(Error::ManyMismatch { .. })
+    ));
+    assert!(matches!(
+        many(&[&a, &a], &mut [&mut y1]),
+        Err(Error::ManyMismatch { .. })
+    ));
+    let five = [&a; 5];
+    let mut ys: Vec<Vec<f32>> = vec![vec![0.0; 8]; 5];
+    let mut ys: Vec<&mut [f32]> = ys.iter_mut().map(|y| y.as_mut_slice()).collect();
+    assert!(matches!(
+        many(&five, &mut ys),
+        Err(Error::ManyMismatch { .. })
+    ));
+    assert!(matches!(
+        many(&[&a, &a], &mut [&mut y1, &mut y2[..7]]),
+        Err(Error::OutputLen {
+            expected: 8,
+            actual: 7,
+            ..
+        })
+    ));
+    assert!(y1.iter().chain(&y2).all(|&v| v == 7.0), "nothing written");
 }

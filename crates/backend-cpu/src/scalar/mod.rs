@@ -11,8 +11,8 @@ mod quant;
 
 pub use float::{vec_dot_bf16_f32, vec_dot_f16_f32, vec_dot_f32};
 pub use kquants::{
-    q3_k_scales, q4_k_scale_min, q6_k_value, vec_dot_q2_k_q8_k, vec_dot_q3_k_q8_k, vec_dot_q4_k_q8_k,
-    vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k,
+    q3_k_scales, q4_k_scale_min, q6_k_value, vec_dot_q2_k_q8_k, vec_dot_q3_k_q8_k,
+    vec_dot_q4_k_q8_k, vec_dot_q5_k_q8_k, vec_dot_q6_k_q8_k,
 };
 pub use legacy::{
     vec_dot_q4_0_q8_0, vec_dot_q4_1_q8_1, vec_dot_q5_0_q8_0, vec_dot_q5_1_q8_1, vec_dot_q8_0_q8_0,

@@ -276,9 +276,9 @@ impl Gemma3 {
                 (&self.rope_global, &*table_global, &self.attn_global)
             };
             tap(h, "attn_norm", Some(layer_idx));
-            l.wq.forward_into(ctx, h, n_tokens, q)?; // [n_tokens, n_heads * head_dim]
-            l.wk.forward_into(ctx, h, n_tokens, k)?; // [n_tokens, n_kv_heads * head_dim]
-            l.wv.forward_into(ctx, h, n_tokens, v)?; // [n_tokens, n_kv_heads * head_dim_v]
+            // q: [n_tokens, n_heads * head_dim], k: [n_tokens, n_kv_heads * head_dim],
+            // v: [n_tokens, n_kv_heads * head_dim_v]
+            Linear::forward_many(ctx, [&l.wq, &l.wk, &l.wv], h, n_tokens, [q, k, v])?;
             l.q_norm.apply(cpu, q); // per head: rows of head_dim
             l.k_norm.apply(cpu, k);
             tap(q, "Qcur_normed", Some(layer_idx));

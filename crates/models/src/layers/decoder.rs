@@ -145,9 +145,9 @@ impl Decoder {
         }
         for (layer_idx, l) in self.layers.iter().enumerate() {
             tap(h, "attn_norm", Some(layer_idx));
-            l.wq.forward_into(ctx, h, n_tokens, q)?; // [n_tokens, n_heads * head_dim]
-            l.wk.forward_into(ctx, h, n_tokens, k)?; // [n_tokens, n_kv_heads * head_dim]
-            l.wv.forward_into(ctx, h, n_tokens, v)?; // [n_tokens, n_kv_heads * head_dim_v]
+            // q: [n_tokens, n_heads * head_dim], k: [n_tokens, n_kv_heads * head_dim],
+            // v: [n_tokens, n_kv_heads * head_dim_v]
+            Linear::forward_many(ctx, [&l.wq, &l.wk, &l.wv], h, n_tokens, [q, k, v])?;
             if let Some(qk_norm) = &l.qk_norm {
                 qk_norm.q.apply(cpu, q); // per head: rows of head_dim
                 qk_norm.k.apply(cpu, k);

@@ -1,7 +1,8 @@
 //! A weight matrix (any ggml dtype, borrowed from the model file) plus an optional f32
 //! bias: `y = W x + b` for every token row, through `Cpu::matmul`.
 //!
-//! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K:
+//! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+//! Q6_K:
 //! `Cpu::pack`) are packed once, on the first forward pass, and multiplied with
 //! `Cpu::matmul_packed` from then on: the same results whatever the batch, at several times
 //! the speed. The file's pages of a packed weight are released piece by piece as they are
@@ -10,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use skiff_backend_cpu::{PackedWeight, Weight};
+use skiff_backend_cpu::{ActFormat, PackedWeight, Weight};
 use skiff_formats::TensorInfo;
 
 use crate::error::Result;
@@ -51,34 +52,81 @@ impl Linear {
         n_tokens: usize,
         y: &mut [f32],
     ) -> Result<()> {
-        let data = ctx.file.tensor_bytes(&self.info);
-        let weight = Weight {
+        match self.packed(ctx)? {
+            Some(p) => ctx.cpu.matmul_packed(p, x, n_tokens, y)?,
+            None => ctx.cpu.matmul(&self.weight(ctx), x, n_tokens, y)?,
+        }
+        self.add_bias(ctx, y);
+        Ok(())
+    }
+
+    /// Several projections of the same input `x` (`[n_tokens, n_in]`), `ys[i]` receiving
+    /// `linears[i]`'s `[n_tokens, n_out]`: when all are packed with one activation format, in
+    /// one backend call (`Cpu::matmul_packed_many`: the input quantized once, one pass of the
+    /// thread pool), otherwise one [`Linear::forward_into`] each. The results are the same
+    /// either way.
+    pub(crate) fn forward_many<const N: usize>(
+        ctx: &Ctx<'_>,
+        linears: [&Linear; N],
+        x: &[f32],
+        n_tokens: usize,
+        mut ys: [&mut [f32]; N],
+    ) -> Result<()> {
+        let mut packed = [None; N];
+        for (slot, l) in packed.iter_mut().zip(linears) {
+            *slot = l.packed(ctx)?;
+        }
+        let first = packed.first().copied().flatten();
+        let fused = N <= skiff_backend_cpu::MAX_MANY
+            && packed.iter().all(|p| {
+                p.zip(first).is_some_and(|(w, first)| {
+                    w.n_in() == first.n_in()
+                        && ActFormat::for_weight(w.dtype()) == ActFormat::for_weight(first.dtype())
+                })
+            });
+        if fused {
+            let ws = packed.map(|p| p.expect("every weight is packed (checked)"));
+            ctx.cpu.matmul_packed_many(&ws, x, n_tokens, &mut ys)?;
+            for (l, y) in linears.iter().zip(ys) {
+                l.add_bias(ctx, y);
+            }
+        } else {
+            for (l, y) in linears.iter().zip(ys) {
+                l.forward_into(ctx, x, n_tokens, y)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight as stored in the model file.
+    fn weight<'a>(&self, ctx: &Ctx<'a>) -> Weight<'a> {
+        Weight {
             dtype: self.info.dtype,
-            data,
+            data: ctx.file.tensor_bytes(&self.info),
             n_out: self.n_out,
             n_in: self.n_in,
-        };
-        let packed = match self.packed.get() {
-            Some(packed) => packed,
-            None => {
-                // The file's copy is no longer read once packed: keep one copy resident, not
-                // two, even while packing.
-                let packed = ctx.cpu.pack_with(&weight, &mut |range| {
-                    ctx.file
-                        .release_tensor_range(&self.info, range.start, range.len());
-                })?;
-                self.packed.get_or_init(|| packed)
-            }
-        };
-        match packed {
-            Some(p) => ctx.cpu.matmul_packed(p, x, n_tokens, y)?,
-            None => ctx.cpu.matmul(&weight, x, n_tokens, y)?,
         }
+    }
+
+    /// The packed copy, made on first use (`None` when the format has none).
+    fn packed(&self, ctx: &Ctx<'_>) -> Result<Option<&PackedWeight>> {
+        if let Some(packed) = self.packed.get() {
+            return Ok(packed.as_ref());
+        }
+        // The file's copy is no longer read once packed: keep one copy resident, not two,
+        // even while packing.
+        let packed = ctx.cpu.pack_with(&self.weight(ctx), &mut |range| {
+            ctx.file
+                .release_tensor_range(&self.info, range.start, range.len());
+        })?;
+        Ok(self.packed.get_or_init(|| packed).as_ref())
+    }
+
+    fn add_bias(&self, ctx: &Ctx<'_>, y: &mut [f32]) {
         if let Some(bias) = &self.bias {
             for row in y.chunks_exact_mut(self.n_out) {
                 ctx.cpu.add(row, bias);
             }
         }
-        Ok(())
     }
 }

@@ -64,8 +64,7 @@ impl GatedMlp {
         let len = n_tokens * self.ffn_dim();
         let gate = sized(gate, len); // [n_tokens, ffn_dim]
         let up = sized(up, len); // [n_tokens, ffn_dim]
-        self.gate.forward_into(ctx, x, n_tokens, gate)?;
-        self.up.forward_into(ctx, x, n_tokens, up)?;
+        Linear::forward_many(ctx, [&self.gate, &self.up], x, n_tokens, [gate, up])?;
         match self.act {
             Activation::Silu => ctx.cpu.silu_mul(gate, up),
             Activation::GeluTanh => ctx.cpu.gelu_tanh_mul(gate, up),

@@ -382,7 +382,8 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                         _mm256_maddubs_epi16(u2, y(2)),
                         _mm256_maddubs_epi16(u3, y(3)),
                     );
-                    let s = _mm256_add_epi32(_mm256_madd_epi16(p01, sc), _mm256_madd_epi16(p23, sc));
+                    let s =
+                        _mm256_add_epi32(_mm256_madd_epi16(p01, sc), _mm256_madd_epi16(p23, sc));
                     isum[r] = _mm256_add_epi32(isum[r], s);
                 }
             }
