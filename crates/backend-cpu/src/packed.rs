@@ -396,7 +396,7 @@ impl Cpu {
         let mut ys = ys.iter_mut();
         let parts: [Option<Part<'_>>; MAX_MANY] = std::array::from_fn(|i| {
             let (w, y) = (*ws.get(i)?, ys.next()?);
-            Some(Part::new(self, w, &mut **y))
+            Some(Part::new(self, w, y))
         });
         let parts = &parts[..ws.len()];
         let n_chunks: usize = parts.iter().flatten().map(|p| p.n_chunks).sum();
@@ -493,7 +493,7 @@ impl<'a> Part<'a> {
             group_bytes,
             n_groups,
             chunk,
-            n_chunks: n_groups.div_ceil(chunk) + usize::from(w.n_out % 8 != 0),
+            n_chunks: n_groups.div_ceil(chunk) + usize::from(!w.n_out.is_multiple_of(8)),
             y: DisjointMut::new(y),
         }
     }

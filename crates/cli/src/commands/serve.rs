@@ -94,7 +94,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a size like 512M or 2G"))?;
     let bytes = n * f64::from(1u32 << shift);
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1e18) {
+    if !(bytes.is_finite() && (1.0..1e18).contains(&bytes)) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(bytes as usize)
