@@ -1,9 +1,8 @@
 //! A weight matrix (any ggml dtype, borrowed from the model file) plus an optional f32
 //! bias: `y = W x + b` for every token row, through `Cpu::matmul`.
 //!
-//! Formats the backend can repack into its interleaved layout (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
-//! Q6_K:
-//! `Cpu::pack`) are packed once, on the first forward pass, and multiplied with
+//! Formats the backend can repack into its interleaved layout (`Cpu::pack`: Q4_0, Q4_1, Q5_0,
+//! Q8_0, Q4_K, Q6_K) are packed once, on the first forward pass, and multiplied with
 //! `Cpu::matmul_packed` from then on: the same results whatever the batch, at several times
 //! the speed. The file's pages of a packed weight are released piece by piece as they are
 //! copied, so the model stays resident once (a tied embedding table re-reads the few rows it

@@ -219,19 +219,23 @@ fn prefetch_ahead(blk: *const u8, len: usize) {
     }
 }
 
-/// 16 i16 lanes holding the 8 bytes at `p` (one per row), each twice: lanes `2i` and
-/// `2i + 1` are row `i`'s, so `vpmaddwd` with a row-interleaved i16 accumulator scales
-/// both of its halves.
+/// 16 i16 lanes holding the 8 bytes at `p` (one per row, `u8`, or `i8` when `SIGNED`), each
+/// twice: lanes `2i` and `2i + 1` are row `i`'s, so `vpmaddwd` with a row-interleaved i16
+/// accumulator scales both of its halves.
 ///
 /// # Safety
 /// `p..p + 8` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn per_row_pairs(p: *const u8) -> __m256i {
+unsafe fn per_row_pairs<const SIGNED: bool>(p: *const u8) -> __m256i {
     let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     // SAFETY: 8 readable bytes (caller).
-    let x = unsafe { _mm_loadl_epi64(p.cast()) };
-    _mm256_cvtepu8_epi16(_mm_shuffle_epi8(x, dup))
+    let x = _mm_shuffle_epi8(unsafe { _mm_loadl_epi64(p.cast()) }, dup);
+    if SIGNED {
+        _mm256_cvtepi8_epi16(x)
+    } else {
+        _mm256_cvtepu8_epi16(x)
+    }
 }
 
 /// [`rows`] for Q4_K (256-value super-blocks, Q8_K activations): per 64-value chunk, the 8
@@ -268,8 +272,8 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                         acc_hi[r] = _mm256_add_epi16(acc_hi[r], _mm256_maddubs_epi16(hi, y_hi));
                     }
                 }
-                let sc_lo = per_row_pairs(blk.add(32 + 16 * c));
-                let sc_hi = per_row_pairs(blk.add(40 + 16 * c));
+                let sc_lo = per_row_pairs::<false>(blk.add(32 + 16 * c));
+                let sc_hi = per_row_pairs::<false>(blk.add(40 + 16 * c));
                 for r in 0..R {
                     let s = _mm256_add_epi32(
                         _mm256_madd_epi16(acc_lo[r], sc_lo),
@@ -323,19 +327,6 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
     acc
 }
 
-/// The 8 i8 bytes at `p` (one per row), sign-extended, each twice (see [`per_row_pairs`]).
-///
-/// # Safety
-/// `p..p + 8` must be readable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn per_row_pairs_i8(p: *const u8) -> __m256i {
-    let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    // SAFETY: 8 readable bytes (caller).
-    let x = unsafe { _mm_loadl_epi64(p.cast()) };
-    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(x, dup))
-}
-
 /// [`rows`] for Q6_K (256-value super-blocks, Q8_K activations). Per 16-value sub-block, the
 /// three byte vectors give its four value vectors `u = q + 32` in `0..64` (three by one AND,
 /// the fourth from the three top bit pairs); two `vpmaddubsw` sums fit in i16 (≤ 2 · 2 · 63
@@ -370,7 +361,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                     ),
                     _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
                 );
-                let sc = per_row_pairs_i8(blk.add(16 + 8 * j));
+                let sc = per_row_pairs::<true>(blk.add(16 + 8 * j));
                 for r in 0..R {
                     let qy = a[r].add(b * 292 + 4 + 16 * j);
                     let y = |k: usize| _mm256_set1_epi32(read_i32(qy.add(4 * k)));
