@@ -78,8 +78,8 @@ pub enum Error {
     /// outputs do not go together.
     #[error("matmul_packed_many: {why}")]
     ManyMismatch {
-        /// What was wrong.
-        why: &'static str,
+        /// What was wrong, with the counts or types involved.
+        why: String,
     },
     /// A size computed from the shape does not fit in `usize`.
     #[error("matmul: the size of a {what} of {rows}x{cols} overflows usize")]

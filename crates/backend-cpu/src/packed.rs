@@ -308,33 +308,29 @@ impl Cpu {
         n_tokens: usize,
         ys: &mut [&mut [f32]],
     ) -> Result<()> {
+        if ws.len() != ys.len() || ws.len() > MAX_MANY {
+            return Err(Error::ManyMismatch {
+                why: format!(
+                    "{} weights and {} outputs: each weight needs one output, at most {MAX_MANY}",
+                    ws.len(),
+                    ys.len()
+                ),
+            });
+        }
         let Some(first) = ws.first() else {
-            return if ys.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::ManyMismatch {
-                    why: "no weights for the outputs",
-                })
-            };
+            return Ok(());
         };
-        if ws.len() != ys.len() {
-            return Err(Error::ManyMismatch {
-                why: "as many outputs as weights are needed",
-            });
-        }
-        if ws.len() > MAX_MANY {
-            return Err(Error::ManyMismatch {
-                why: "more weights than MAX_MANY",
-            });
-        }
         let n_in = first.n_in;
         let format = ActFormat::for_weight(first.dtype).expect("packed types are quantized");
-        if ws
+        if let Some(other) = ws
             .iter()
-            .any(|w| w.n_in != n_in || ActFormat::for_weight(w.dtype) != Some(format))
+            .find(|w| w.n_in != n_in || ActFormat::for_weight(w.dtype) != Some(format))
         {
             return Err(Error::ManyMismatch {
-                why: "the weights differ in input width or activation format",
+                why: format!(
+                    "weights of different inputs ({} x{n_in} and {} x{}) cannot share one",
+                    first.dtype, other.dtype, other.n_in
+                ),
             });
         }
         let overflow = |what, rows, cols| Error::SizeOverflow { what, rows, cols };
