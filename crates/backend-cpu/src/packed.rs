@@ -96,6 +96,13 @@ impl PackedWeight {
         self.groups.len() + self.tail.len()
     }
 
+    /// Whether `self` and `other` take the same quantized input (same width and activation
+    /// format), so that [`Cpu::matmul_packed_many`] can run them in one call.
+    pub fn shares_input_with(&self, other: &PackedWeight) -> bool {
+        self.n_in == other.n_in
+            && ActFormat::for_weight(self.dtype) == ActFormat::for_weight(other.dtype)
+    }
+
     /// Bytes of one packed 8-row group.
     fn group_bytes(&self) -> usize {
         self.n_in / self.dtype.block_len() * packed_block_bytes(self.dtype)
@@ -120,8 +127,10 @@ fn packed_block_bytes(dtype: DType) -> usize {
 fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u8]) {
     let bb = dtype.block_bytes();
     let block = |i: usize| &src[i * row_bytes + b * bb..][..bb];
+    // Every format leads with its 8 rows' f16 `d`; Q6_K stores it last in its block.
+    let d_at = if dtype == DType::Q6K { 208 } else { 0 };
     for i in 0..8 {
-        dst[2 * i..2 * i + 2].copy_from_slice(&block(i)[..2]);
+        dst[2 * i..2 * i + 2].copy_from_slice(&block(i)[d_at..d_at + 2]);
     }
     // Copies 4-byte words `k` of every row's `qs` (at `qs_at` in the source block) into
     // vectors `k` starting at `to`.
@@ -175,7 +184,6 @@ fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u
         DType::Q6K => {
             for i in 0..8 {
                 let b = block(i);
-                dst[2 * i..2 * i + 2].copy_from_slice(&b[208..210]);
                 for j in 0..16 {
                     dst[16 + 8 * j + i] = b[192 + j];
                 }
@@ -322,10 +330,7 @@ impl Cpu {
         };
         let n_in = first.n_in;
         let format = ActFormat::for_weight(first.dtype).expect("packed types are quantized");
-        if let Some(other) = ws
-            .iter()
-            .find(|w| w.n_in != n_in || ActFormat::for_weight(w.dtype) != Some(format))
-        {
+        if let Some(other) = ws.iter().find(|w| !w.shares_input_with(first)) {
             return Err(Error::ManyMismatch {
                 why: format!(
                     "weights of different inputs ({} x{n_in} and {} x{}) cannot share one",

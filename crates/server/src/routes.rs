@@ -20,7 +20,7 @@ use crate::auth::{Tenant, guard};
 use crate::error::ApiError;
 use crate::generate::{self, Job, endpoint_label};
 use crate::model::ServedModel;
-use crate::state::{AppState, Health, ModelSlot};
+use crate::state::{AppState, Health};
 use crate::wire::{Endpoint, fields, parse_chat, parse_completion};
 
 /// The application: every route over `state`.
@@ -160,15 +160,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     let models: Vec<_> = state
         .models()
         .into_iter()
-        .map(|(id, slot)| {
-            let status = match slot {
-                ModelSlot::Loading => "loading",
-                ModelSlot::Ready(m) if !m.engine.is_running() => "failed",
-                ModelSlot::Ready(_) => "ready",
-                ModelSlot::Failed(_) => "failed",
-            };
-            json!({"id": id, "status": status})
-        })
+        .map(|(id, slot)| json!({"id": id, "status": slot.status(&id)}))
         .collect();
     let mut body = json!({"status": health.as_str(), "models": models});
     if let Health::Failed(message) = &health {

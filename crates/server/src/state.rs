@@ -22,6 +22,29 @@ pub enum ModelSlot {
     Failed(String),
 }
 
+impl ModelSlot {
+    /// Why model `id` cannot serve: its load failed, or its engine core has stopped (a ready
+    /// model whose core panicked would never answer). `None` while loading or serving.
+    pub fn failure(&self, id: &str) -> Option<String> {
+        match self {
+            ModelSlot::Failed(msg) => Some(msg.clone()),
+            ModelSlot::Ready(m) if !m.engine.is_running() => Some(format!(
+                "the engine of model {id:?} has stopped; see the server log"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The slot as `/health` lists it: `loading`, `ready` or `failed`.
+    pub fn status(&self, id: &str) -> &'static str {
+        match self {
+            ModelSlot::Loading => "loading",
+            _ if self.failure(id).is_some() => "failed",
+            _ => "ready",
+        }
+    }
+}
+
 /// The server's overall state, as `/health` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -132,13 +155,7 @@ impl AppState {
             return Health::ShuttingDown;
         }
         let models = self.models();
-        if let Some(msg) = models.iter().find_map(|(id, s)| match s {
-            ModelSlot::Failed(msg) => Some(msg.clone()),
-            ModelSlot::Ready(m) if !m.engine.is_running() => Some(format!(
-                "the engine of model {id:?} has stopped; see the server log"
-            )),
-            _ => None,
-        }) {
+        if let Some(msg) = models.iter().find_map(|(id, s)| s.failure(id)) {
             return Health::Failed(msg);
         }
         if models.is_empty() || models.iter().any(|(_, s)| matches!(s, ModelSlot::Loading)) {

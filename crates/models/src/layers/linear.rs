@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use skiff_backend_cpu::{ActFormat, PackedWeight, Weight};
+use skiff_backend_cpu::{PackedWeight, Weight};
 use skiff_formats::TensorInfo;
 
 use crate::error::Result;
@@ -78,10 +78,8 @@ impl Linear {
         let first = packed.first().copied().flatten();
         let fused = N <= skiff_backend_cpu::MAX_MANY
             && packed.iter().all(|p| {
-                p.zip(first).is_some_and(|(w, first)| {
-                    w.n_in() == first.n_in()
-                        && ActFormat::for_weight(w.dtype()) == ActFormat::for_weight(first.dtype())
-                })
+                p.zip(first)
+                    .is_some_and(|(w, first)| w.shares_input_with(first))
             });
         if fused {
             let ws = packed.map(|p| p.expect("every weight is packed (checked)"));

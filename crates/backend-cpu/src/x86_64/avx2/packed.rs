@@ -1,12 +1,14 @@
 //! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K / Q6_K weights
-//! (layout: see `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4 loads give the 8
-//! rows' 32 values as low/high nibbles (Q5_0 ORs in its fifth bits, spread from a 32-bit mask
-//! per vector), 8 `vpmaddubsw` against broadcast 4-value activation groups accumulate in i16,
-//! `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted together from 8
-//! packed f16). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
+//! (layout: see `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4
+//! loads give the 8 rows' 32 values as low/high nibbles (Q5_0 ORs in its fifth bits, spread
+//! from a 32-bit mask per vector), 8 `vpmaddubsw` against broadcast 4-value activation groups
+//! accumulate in i16, `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted
+//! together from 8 packed f16). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
 //! (`|w| · sign(a, w)`), widening each product right away since its i16 sums would overflow.
-//! Activation rows are taken 2 at a time so each unpacked weight vector is used twice; every
-//! output's arithmetic is the same whichever path computes it (batch invariance).
+//! The K-quants apply per-row sub-block scales with `vpmaddwd` and their offsets through the
+//! activation block sums. Activation rows are taken 2 at a time so each unpacked weight vector
+//! is used twice; every output's arithmetic is the same whichever path computes it (batch
+//! invariance).
 
 use std::arch::x86_64::*;
 
@@ -238,6 +240,33 @@ unsafe fn per_row_pairs<const SIGNED: bool>(p: *const u8) -> __m256i {
     }
 }
 
+/// `N` vectors of row-interleaved pairs from per-sub-block byte arrays `[j][row]` (8 bytes
+/// each, `u8`, or `i8` when `SIGNED`) starting at `p`: vector `q` holds, as i16, lanes `2i`
+/// and `2i + 1` = row `i`'s values of sub-blocks `2q` and `2q + 1`, so `vpmaddwd` with a
+/// broadcast pair of per-sub-block activation sums gives each row's two-term sum.
+///
+/// # Safety
+/// `p..p + 16 · N` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn sub_block_pairs<const SIGNED: bool, const N: usize>(p: *const u8) -> [__m256i; N] {
+    std::array::from_fn(|q| {
+        // SAFETY: bytes `16q..16q + 16` are readable (caller).
+        let (lo, hi) = unsafe {
+            (
+                _mm_loadl_epi64(p.add(16 * q).cast()),
+                _mm_loadl_epi64(p.add(16 * q + 8).cast()),
+            )
+        };
+        let x = _mm_unpacklo_epi8(lo, hi);
+        if SIGNED {
+            _mm256_cvtepi8_epi16(x)
+        } else {
+            _mm256_cvtepu8_epi16(x)
+        }
+    })
+}
+
 /// [`rows`] for Q4_K (256-value super-blocks, Q8_K activations): per 64-value chunk, the 8
 /// vectors' low nibbles (sub-block `2c`) and high nibbles (sub-block `2c + 1`) accumulate in
 /// i16 (≤ 8 · 2 · 15 · 128 < 2^15), and `vpmaddwd` with the sub-block's per-row scales widens
@@ -283,11 +312,7 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                 }
             }
             // Row-interleaved (min_2p, min_2p+1) pairs.
-            let mins: [__m256i; 4] = std::array::from_fn(|p| {
-                let lo = _mm_loadl_epi64(blk.add(96 + 16 * p).cast());
-                let hi = _mm_loadl_epi64(blk.add(104 + 16 * p).cast());
-                _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(lo, hi))
-            });
+            let mins = sub_block_pairs::<false, 4>(blk.add(96));
             let dw = f16x8(blk);
             let dmin = f16x8(blk.add(16));
             for r in 0..R {
@@ -379,11 +404,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                 }
             }
             // Row-interleaved (scale_2p, scale_2p+1) pairs.
-            let pairs: [__m256i; 8] = std::array::from_fn(|p| {
-                let lo = _mm_loadl_epi64(blk.add(16 + 16 * p).cast());
-                let hi = _mm_loadl_epi64(blk.add(24 + 16 * p).cast());
-                _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi))
-            });
+            let pairs = sub_block_pairs::<true, 8>(blk.add(16));
             let dw = f16x8(blk);
             for r in 0..R {
                 let ab = a[r].add(b * 292);
