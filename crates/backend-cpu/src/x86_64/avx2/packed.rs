@@ -201,23 +201,35 @@ unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
     acc
 }
 
-/// How far ahead of the block in use the legacy-format kernels prefetch (bytes). Decoding
-/// reads each weight once from memory; with it two cores stream packed Q4_1 / Q8_0 at 15-19
-/// GB/s instead of 13-15 (49152 × 576, 1 token, `examples/matmul_speed.rs`). The K-quant
-/// kernels do not prefetch: their blocks are 1-2 KiB, and a burst of 20-26 prefetches per
-/// block made them slower (Q6_K 10-11 vs 13-15 GB/s on two cores), the hardware prefetcher
-/// following their long runs better on its own.
+/// How far ahead of the bytes in use every packed kernel prefetches. Decoding reads each
+/// weight once from memory, and one core's hardware prefetcher falls behind once the kernel
+/// is busy computing. Prefetching is spread over a block's work, a cache line or two per
+/// step: the legacy formats prefetch their whole (short) block, the K-quants a quarter (Q4_K)
+/// or a sixteenth (Q6_K) of theirs per inner step. Measured with `examples/matmul_speed.rs`
+/// (1 token, 16384 × 1536 K-quant and 49152 × 576 legacy weights, alternating runs): Q4_K
+/// 8.2-9.5 GB/s on one core instead of 5.6-6.3, 14.4-17.7 on two instead of 10.6-11.8;
+/// Q6_K 8.3-8.8 / 14.7-16.9 instead of 7.0-7.4 / 12.5-15.5; Q4_1 / Q8_0 on two cores 15-19
+/// instead of 13-15. Distances of 1-4 KiB into L1 and 4-16 KiB into L2 were within noise
+/// of each other; a burst of 20-26 prefetches per K-quant block was slower than none.
 const PREFETCH: usize = 2048;
 
-/// Prefetches the `len`-byte block at `blk + PREFETCH` into L1, one request per cache line.
-/// Prefetches never fault, so addresses past the group's end are harmless.
+/// Prefetches the `len`-byte block at `blk + PREFETCH` (see [`prefetch_span`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn prefetch_ahead(blk: *const u8, len: usize) {
-    for line in (0..len).step_by(64) {
-        // A hint: it reads nothing architecturally and never faults, and the address is
-        // computed with wrapping arithmetic (no out-of-bounds `add`).
-        _mm_prefetch::<_MM_HINT_T0>(blk.wrapping_add(PREFETCH + line).cast());
+    prefetch_span(blk.wrapping_add(PREFETCH), len);
+}
+
+/// Prefetches into L1 every cache line that overlaps `p..p + len`. A hint: it reads nothing
+/// architecturally and never faults, so addresses past the group's end are harmless; they
+/// are computed with wrapping arithmetic (no out-of-bounds `add`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prefetch_span(p: *const u8, len: usize) {
+    let mis = p as usize & 63;
+    let first = p.wrapping_sub(mis);
+    for line in (0..mis + len).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(line).cast());
     }
 }
 
@@ -287,6 +299,9 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let blk = group.add(b * 1184);
             let mut isum = [_mm256_setzero_si256(); R];
             for c in 0..4 {
+                // A quarter of the block, `PREFETCH` bytes ahead: spread over the block's
+                // work rather than one burst.
+                prefetch_span(blk.wrapping_add(PREFETCH + 296 * c), 296);
                 let mut acc_lo = [_mm256_setzero_si256(); R];
                 let mut acc_hi = [_mm256_setzero_si256(); R];
                 for k in 0..8 {
@@ -373,6 +388,8 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let blk = group.add(b * 1680);
             let mut isum = [_mm256_setzero_si256(); R];
             for j in 0..16 {
+                // A sixteenth of the block, `PREFETCH` bytes ahead (see `rows_q4_k`).
+                prefetch_span(blk.wrapping_add(PREFETCH + 105 * j), 105);
                 let v = blk.add(144 + 96 * j);
                 let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
                 let u0 = _mm256_and_si256(b0, m6);
