@@ -8,10 +8,11 @@
 //!   is the 4-byte word `k` of each row's 16 nibble bytes. The low nibbles of vector `k` are
 //!   values `4k..4k + 4` of each row, the high nibbles values `16 + 4k..16 + 4k + 4`.
 //! - Q4_1 (160 bytes): the 8 `d`, the 8 f16 `m` (16 bytes), then the 4 nibble vectors.
-//! - Q5_0 (176 bytes): the 8 `d`, then 8 little-endian u32 bit masks (32 bytes), then the 4
-//!   nibble vectors. Mask `2k + h` has bit `4i + j` set when value `16h + 4k + j` of row `i`
-//!   has its fifth bit (ggml's `qh`) set, i.e. it lines up with nibble byte `4i + j` of
-//!   vector `k` (low nibbles for `h = 0`, high nibbles for `h = 1`).
+//! - Q5_0 (176 bytes): the 8 `d`, then a 32-byte vector `H` of fifth bits (ggml's `qh`),
+//!   then the 4 nibble vectors. Bit `2k + h` of byte `4i + j` of `H` is the fifth bit of value
+//!   `16h + 4k + j` of row `i`, so it lines up with nibble byte `4i + j` of vector `k` (low
+//!   nibbles for `h = 0`, high nibbles for `h = 1`): one shift and one AND bring a whole
+//!   vector's fifth bits to bit 4.
 //! - Q8_0 (272 bytes): the 8 `d`, then 8 vectors of 32 bytes: vector `k` is values
 //!   `4k..4k + 4` (i8) of each row.
 //! - Q4_K (1184 bytes per 256-value super-block): the 8 f16 `d`, the 8 f16 `dmin`, the
@@ -152,18 +153,17 @@ fn pack_block(dtype: DType, src: &[u8], row_bytes: usize, b: usize, dst: &mut [u
             words(dst, 4, 4, 32);
         }
         DType::Q5_0 => {
-            for k in 0..4 {
-                for h in 0..2 {
-                    let mut mask = 0u32;
-                    for i in 0..8 {
-                        let b = block(i);
-                        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
-                        for j in 0..4 {
-                            mask |= ((qh >> (16 * h + 4 * k + j)) & 1) << (4 * i + j);
+            for i in 0..8 {
+                let b = block(i);
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                for j in 0..4 {
+                    let mut bits = 0u8;
+                    for k in 0..4 {
+                        for h in 0..2 {
+                            bits |= (((qh >> (16 * h + 4 * k + j)) & 1) as u8) << (2 * k + h);
                         }
                     }
-                    let at = 16 + 4 * (2 * k + h);
-                    dst[at..at + 4].copy_from_slice(&mask.to_le_bytes());
+                    dst[16 + 4 * i + j] = bits;
                 }
             }
             words(dst, 6, 4, 48);

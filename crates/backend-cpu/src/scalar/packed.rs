@@ -105,9 +105,7 @@ pub fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut
         let sumi: i32 = (0..32)
             .map(|v| {
                 let (k, j, h) = ((v % 16) / 4, v % 4, v / 16);
-                let at = 16 + 4 * (2 * k + h);
-                let mask = u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]]);
-                let high = ((mask >> (4 * i + j)) & 1) as i32;
+                let high = i32::from((blk[16 + 4 * i + j] >> (2 * k + h)) & 1);
                 (value(&blk[48..], i, v) | high << 4) - 16
             })
             .zip(&a[2..])
