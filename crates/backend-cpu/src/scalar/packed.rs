@@ -105,8 +105,14 @@ pub fn packed8_q5_0_q8_0(group: &[u8], acts: &[u8], act_stride: usize, out: &mut
         let sumi: i32 = (0..32)
             .map(|v| {
                 let (k, j, h) = ((v % 16) / 4, v % 4, v / 16);
-                let high = i32::from((blk[16 + 4 * i + j] >> (2 * k + h)) & 1);
-                (value(&blk[48..], i, v) | high << 4) - 16
+                let b = |m: usize| blk[16 + 32 * m + 4 * i + j];
+                let u = match 2 * k + h {
+                    m @ 0..=4 => b(m) & 0x1F,
+                    5 => (b(0) >> 5) | (((b(1) >> 5) & 3) << 3),
+                    6 => (b(2) >> 5) | (((b(3) >> 5) & 3) << 3),
+                    _ => (b(4) >> 5) | ((b(1) >> 7) << 3) | ((b(3) >> 7) << 4),
+                };
+                i32::from(u) - 16
             })
             .zip(&a[2..])
             .map(|(w, &q)| w * i32::from(q as i8))

@@ -1,7 +1,7 @@
 //! AVX2 kernels for 8-row interleaved packed Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K / Q6_K weights
 //! (layout: see `crate::packed`). Lane `i` of every vector is weight row `i`: per block, 4
-//! loads give the 8 rows' 32 values as low/high nibbles (Q5_0 ORs in its fifth bits, one
-//! shift and AND each from one vector), 8 `vpmaddubsw` against broadcast 4-value activation groups
+//! loads give the 8 rows' 32 values as low/high nibbles (Q5_0 takes its 5-bit values from 5
+//! vectors with masks and shifts), 8 `vpmaddubsw` against broadcast 4-value activation groups
 //! accumulate in i16, `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted
 //! together from 8 packed f16). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
 //! (`|w| · sign(a, w)`), widening each product right away since its i16 sums would overflow.
@@ -96,39 +96,39 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
     std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
 }
 
-/// Bit `V` of every byte of the fifth-bit vector `h`, moved to bit 4 (0x10 or 0). The 16-bit
-/// shifts carry no bit across bytes into bit 4: a left shift by at most 4 moves a low byte's
-/// bits to at most bit 3 of the high byte, a right shift by at most 3 moves a high byte's bits
-/// to at least bit 5 of the low byte.
+/// The 8 value vectors `V0..V7` (`u = w + 16` in 0..32) of a packed Q5_0 block from its 5
+/// vectors at `p` (layout: see `crate::packed`). Each spare-bit field is masked before its
+/// 16-bit shift, so no bit crosses into the other byte of a lane.
+///
+/// # Safety
+/// `p..p + 160` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn fifth_bits<const V: i32>(h: __m256i) -> __m256i {
-    let x = match V {
-        0 => _mm256_slli_epi16::<4>(h),
-        1 => _mm256_slli_epi16::<3>(h),
-        2 => _mm256_slli_epi16::<2>(h),
-        3 => _mm256_slli_epi16::<1>(h),
-        4 => h,
-        5 => _mm256_srli_epi16::<1>(h),
-        6 => _mm256_srli_epi16::<2>(h),
-        _ => _mm256_srli_epi16::<3>(h),
-    };
-    _mm256_and_si256(x, _mm256_set1_epi8(0x10))
-}
-
-/// The 5-bit values `u = w + 16` of nibble vector `k` of a Q5_0 block (`v`), given its
-/// fifth-bit vector `h` and `LO = 2k`, `HI = 2k + 1`: low nibbles (values `4k..4k + 4` of each
-/// row), then high nibbles (values `16 + 4k..16 + 4k + 4`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q5_values<const LO: i32, const HI: i32>(v: __m256i, h: __m256i) -> (__m256i, __m256i) {
-    let m4 = _mm256_set1_epi8(0x0F);
-    let lo = _mm256_or_si256(_mm256_and_si256(v, m4), fifth_bits::<LO>(h));
-    let hi = _mm256_or_si256(
-        _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4),
-        fifth_bits::<HI>(h),
-    );
-    (lo, hi)
+unsafe fn q5_values(p: *const u8) -> [__m256i; 8] {
+    // SAFETY: 5 vectors of 32 bytes are readable (caller).
+    let b: [__m256i; 5] = std::array::from_fn(|m| unsafe { ld256(p.add(32 * m)) });
+    let m5 = _mm256_set1_epi8(0x1F);
+    let top3 = _mm256_set1_epi8(0xE0u8 as i8);
+    let mid2 = _mm256_set1_epi8(0x60);
+    let bit7 = _mm256_set1_epi8(0x80u8 as i8);
+    let low = |x: __m256i| _mm256_srli_epi16::<5>(_mm256_and_si256(x, top3));
+    let high = |x: __m256i| _mm256_srli_epi16::<2>(_mm256_and_si256(x, mid2));
+    [
+        _mm256_and_si256(b[0], m5),
+        _mm256_and_si256(b[1], m5),
+        _mm256_and_si256(b[2], m5),
+        _mm256_and_si256(b[3], m5),
+        _mm256_and_si256(b[4], m5),
+        _mm256_or_si256(low(b[0]), high(b[1])),
+        _mm256_or_si256(low(b[2]), high(b[3])),
+        _mm256_or_si256(
+            low(b[4]),
+            _mm256_or_si256(
+                _mm256_srli_epi16::<4>(_mm256_and_si256(b[1], bit7)),
+                _mm256_srli_epi16::<3>(_mm256_and_si256(b[3], bit7)),
+            ),
+        ),
+    ]
 }
 
 /// [`rows`] for Q5_0: nibbles plus fifth bits are `u = w + 16` in 0..32; `Σ u·y` is summed
@@ -147,18 +147,12 @@ unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
         unsafe {
             let blk = group.add(b * 176);
             prefetch_ahead(blk, 176);
-            let h = ld256(blk.add(16));
-            let v = |k: usize| ld256(blk.add(48 + 32 * k));
-            let values = [
-                q5_values::<0, 1>(v(0), h),
-                q5_values::<2, 3>(v(1), h),
-                q5_values::<4, 5>(v(2), h),
-                q5_values::<6, 7>(v(3), h),
-            ];
+            let u = q5_values(blk.add(16));
             let mut isum = [_mm256_setzero_si256(); R];
             for half in 0..2 {
                 let mut acc16 = [_mm256_setzero_si256(); R];
-                for (k, &(lo, hi)) in values.iter().enumerate().skip(2 * half).take(2) {
+                for k in 2 * half..2 * half + 2 {
+                    let (lo, hi) = (u[2 * k], u[2 * k + 1]);
                     for r in 0..R {
                         let qy = a[r].add(b * 34 + 2);
                         let y_lo = _mm256_set1_epi32(read_i32(qy.add(4 * k)));
