@@ -41,7 +41,8 @@ pub type Gemm8Fn =
 
 /// Products of one 8-row group of a [`PackedWeight`](crate::PackedWeight) (`group`: its
 /// `n_in / 32` interleaved blocks) with activation rows: `out[r * 8 + i] = Σ W_i · A_r` for
-/// `r < out.len() / 8`, activation row `r` at byte `r * act_stride` of `acts`.
+/// `r < out.len() / 8`, activation row `r` at byte `r * act_stride` of `acts`, laid out as
+/// [`ActFormat::packed_row_bytes`] says (Q8_0 rows end with their block sums).
 ///
 /// Panics (a caller bug) when `group` is not whole packed blocks, `out` is empty or not a
 /// multiple of 8, or `acts` is too short.
@@ -129,6 +130,42 @@ impl ActFormat {
     /// Bytes of one row of `n_values` values (`n_values` must be whole blocks).
     pub fn row_bytes(self, n_values: usize) -> usize {
         n_values / self.block_len() * self.block_bytes()
+    }
+
+    /// Bytes of one activation row as the packed kernels ([`PackedFn`]) take it:
+    /// [`row_bytes`](Self::row_bytes), then for Q8_0 one little-endian i16 per block, the sum
+    /// of its 32 values (the packed Q4_0 / Q5_0 kernels subtract their weights' offset of 8 or
+    /// 16 with it, instead of summing the block again for every 8 weight rows).
+    pub fn packed_row_bytes(self, n_values: usize) -> usize {
+        match self {
+            ActFormat::Q8_0 => n_values / 32 * (DType::Q8_0.block_bytes() + 2),
+            _ => self.row_bytes(n_values),
+        }
+    }
+
+    /// Completes a packed activation row whose first [`row_bytes`](Self::row_bytes) hold the
+    /// quantized values: writes the block sums after them (Q8_0; nothing for the others).
+    ///
+    /// Panics (a caller bug) when `row` is not [`packed_row_bytes`](Self::packed_row_bytes)
+    /// of `n_values` long.
+    pub(crate) fn finish_packed_row(self, row: &mut [u8], n_values: usize) {
+        assert_eq!(
+            row.len(),
+            self.packed_row_bytes(n_values),
+            "packed activation row"
+        );
+        if self != ActFormat::Q8_0 {
+            return;
+        }
+        let (blocks, sums) = row.split_at_mut(self.row_bytes(n_values));
+        let block_bytes = DType::Q8_0.block_bytes();
+        for (block, sum) in blocks
+            .chunks_exact(block_bytes)
+            .zip(sums.chunks_exact_mut(2))
+        {
+            let total: i16 = block[2..].iter().map(|&q| i16::from(q as i8)).sum();
+            sum.copy_from_slice(&total.to_le_bytes());
+        }
     }
 }
 

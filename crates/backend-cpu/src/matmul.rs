@@ -74,13 +74,20 @@ impl Cpu {
             // scratch here could deadlock against a thread that holds it while it waits to
             // submit to the pool this job is running on.
             let mut local = vec![0u8; n_bytes];
-            self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut local);
+            self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut local, None);
             self.dot_rows(w, &plan, &local, n_tokens, y);
             return Ok(());
         }
         let mut scratch = self.lock_scratch();
         scratch.resize(n_bytes, 0);
-        self.quantize_rows(quantize, x, w.n_in, plan.act_row, &mut scratch[..n_bytes]);
+        self.quantize_rows(
+            quantize,
+            x,
+            w.n_in,
+            plan.act_row,
+            &mut scratch[..n_bytes],
+            None,
+        );
         self.dot_rows(w, &plan, &scratch[..n_bytes], n_tokens, y);
         Ok(())
     }
@@ -141,7 +148,8 @@ impl Cpu {
     }
 
     /// Quantizes the `n_tokens` rows of `x` into `out` (`act_row` bytes each), on the pool when
-    /// the batch is large.
+    /// the batch is large. With `packed: Some(format)` the rows are the packed kernels' rows
+    /// of `format` ([`ActFormat::packed_row_bytes`]), completed after quantizing.
     pub(crate) fn quantize_rows(
         &self,
         quantize: crate::kernels::QuantizeFn,
@@ -149,14 +157,22 @@ impl Cpu {
         n_in: usize,
         act_row: usize,
         out: &mut [u8],
+        packed: Option<ActFormat>,
     ) {
         let n_tokens = out.len() / act_row.max(1);
         if n_in == 0 {
             return;
         }
+        let one = |xr: &[f32], row: &mut [u8]| match packed {
+            Some(format) => {
+                quantize(xr, &mut row[..format.row_bytes(n_in)]);
+                format.finish_packed_row(row, n_in);
+            }
+            None => quantize(xr, row),
+        };
         if x.len() < PARALLEL_QUANTIZE_VALUES || n_tokens < 2 {
             for (xr, or) in x.chunks_exact(n_in).zip(out.chunks_exact_mut(act_row)) {
-                quantize(xr, or);
+                one(xr, or);
             }
             return;
         }
@@ -165,7 +181,7 @@ impl Cpu {
             // SAFETY: `parallel_for` hands each token index to exactly one call, and token
             // rows `t * act_row..(t + 1) * act_row` do not overlap.
             let row = unsafe { out.range(t * act_row, act_row) };
-            quantize(&x[t * n_in..(t + 1) * n_in], row);
+            one(&x[t * n_in..(t + 1) * n_in], row);
         });
     }
 

@@ -379,17 +379,24 @@ impl Cpu {
             return Ok(());
         }
         let quantize = self.kernels.quantize(format).expect("quantized format");
-        let act_row = format.row_bytes(n_in);
+        let act_row = format.packed_row_bytes(n_in);
         let n_bytes = n_tokens * act_row;
         if crate::pool::in_job() {
             let mut local = vec![0u8; n_bytes];
-            self.quantize_rows(quantize, x, n_in, act_row, &mut local);
+            self.quantize_rows(quantize, x, n_in, act_row, &mut local, Some(format));
             self.packed_rows(ws, &local, n_tokens, ys);
             return Ok(());
         }
         let mut scratch = self.lock_scratch();
         scratch.resize(n_bytes, 0);
-        self.quantize_rows(quantize, x, n_in, act_row, &mut scratch[..n_bytes]);
+        self.quantize_rows(
+            quantize,
+            x,
+            n_in,
+            act_row,
+            &mut scratch[..n_bytes],
+            Some(format),
+        );
         self.packed_rows(ws, &scratch[..n_bytes], n_tokens, ys);
         Ok(())
     }

@@ -13,8 +13,20 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
-use super::panel::block_sum;
 use crate::scalar::check_packed_args;
+
+/// The sum of block `b`'s 32 values in all lanes, from the i16 sums that follow a Q8_0
+/// activation row's `nb` blocks ([`crate::ActFormat::packed_row_bytes`]).
+///
+/// # Safety
+/// `a` points at a packed Q8_0 activation row of `nb` blocks, and `b < nb`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_sum(a: *const u8, nb: usize, b: usize) -> __m256i {
+    // SAFETY: the sums follow the `nb` 34-byte blocks (caller).
+    let sum = unsafe { a.add(34 * nb + 2 * b).cast::<i16>().read_unaligned() };
+    _mm256_set1_epi32(i32::from(sum))
+}
 
 /// The 8 rows' f16 values at `p` as f32.
 ///
@@ -83,7 +95,7 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
                 let mut isum = _mm256_madd_epi16(acc16[r], ones16);
                 if !Q4_1 {
                     // Values are nibble − 8: subtract 8 · Σ activation values.
-                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(block_sum(ap.add(2))));
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(block_sum(a[r], nb, b)));
                 }
                 let d = _mm256_mul_ps(dw, f16_splat(ap));
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
@@ -171,7 +183,8 @@ unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let dw = f16x8(blk);
             for r in 0..R {
                 let ap = a[r].add(b * 34);
-                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(block_sum(ap.add(2))));
+                let isum =
+                    _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(block_sum(a[r], nb, b)));
                 let d = _mm256_mul_ps(dw, f16_splat(ap));
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
             }
@@ -531,16 +544,18 @@ macro_rules! packed_kernel {
 }
 
 packed_kernel!(
-    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-    packed8_q4_0_q8_0, Q4_0, 144, 34
+    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]; activation rows end with their
+    /// block sums, 2 bytes per block).
+    packed8_q4_0_q8_0, Q4_0, 144, 36
 );
 packed_kernel!(
     /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
     packed8_q4_1_q8_1, Q4_1, 160, 36
 );
 packed_kernel!(
-    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-    packed8_q5_0_q8_0, Q5_0, 176, 34
+    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]; activation rows end with their
+    /// block sums, 2 bytes per block).
+    packed8_q5_0_q8_0, Q5_0, 176, 36
 );
 packed_kernel!(
     /// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
