@@ -130,6 +130,23 @@ impl Cpu {
     }
 }
 
+/// Asks the CPU to start loading `rows` into its L1 cache: the caller names the KV rows it
+/// will read next (the following cache block), so their latency overlaps the work on the
+/// current one. The blocks of a paged cache lie anywhere in the pool, a few KiB each, too
+/// short for the hardware prefetcher to pick up. A hint only: it reads nothing
+/// architecturally and never faults; a no-op where the target has no prefetch instruction.
+pub fn prefetch_rows(rows: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in (0..rows.len()).step_by(64) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is part of every x86_64 CPU, and a prefetch reads nothing
+        // architecturally and never faults (the address is inside `rows` anyway).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(rows[line..].as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = rows;
+}
+
 /// Stores the f32 row `x` as `row_type` into `out` (`row_type.row_bytes(x.len())` bytes).
 /// Q8_0 rounds as ggml's `quantize_row_q8_0_ref` does, padding a partial last block with zeros.
 ///

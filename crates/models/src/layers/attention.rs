@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use skiff_backend_cpu::Cpu;
-use skiff_backend_cpu::attn::AttnKernels;
+use skiff_backend_cpu::attn::{AttnKernels, prefetch_rows};
 
 use crate::batch::Batch;
 use crate::kv::{LayerKv, SeqKv};
@@ -254,6 +254,12 @@ impl Task<'_> {
         while start <= last {
             let end = ((start / block_size + 1) * block_size).min(last + 1);
             let n = end - start;
+            if end <= last {
+                // The next block's rows load while this one is computed.
+                let n_next = (end + block_size).min(last + 1) - end;
+                prefetch_rows(self.seq.key_rows(self.kv_head, end, n_next));
+                prefetch_rows(self.seq.value_rows(self.kv_head, end, n_next));
+            }
             let scores = &mut scratch[..group * n];
             (k.key_dot)(
                 q,
