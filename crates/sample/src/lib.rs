@@ -24,6 +24,7 @@ pub mod params;
 pub mod penalties;
 pub mod rng;
 pub mod sampler;
+pub mod softmax;
 pub mod truncate;
 
 pub use error::SampleError;

@@ -96,8 +96,7 @@ impl Sampler {
             }
         }
         let (token, max) = best.ok_or(SampleError::NoFiniteLogits { n_vocab })?;
-        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-        let log_z = f64::from(max) + sum.ln();
+        let log_z = f64::from(max) + crate::softmax::sum_exp(logits, max).ln();
         let logprob = (f64::from(max) - log_z) as f32;
         let top = if self.params.top_logprobs == 0 {
             Vec::new()
