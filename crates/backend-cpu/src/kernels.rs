@@ -39,14 +39,17 @@ pub type DotFn = fn(w: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
 pub type Gemm8Fn =
     fn(w: &[u8], acts: &[u8], act_stride: usize, panel: &mut Vec<u8>, out: &mut [f32]);
 
-/// Products of one 8-row group of a [`PackedWeight`](crate::PackedWeight) (`group`: its
-/// `n_in / 32` interleaved blocks) with activation rows: `out[r * 8 + i] = Σ W_i · A_r` for
-/// `r < out.len() / 8`, activation row `r` at byte `r * act_stride` of `acts`, laid out as
-/// [`ActFormat::packed_row_bytes`] says (Q8_0 rows end with their block sums).
+/// Products of `n_groups` consecutive 8-row groups of a [`PackedWeight`](crate::PackedWeight)
+/// (`groups`: each group's `n_in / block_len` interleaved blocks, group after group) with
+/// activation rows: `out[r * 8 * n_groups + 8 * g + i] = Σ W_(8g + i) · A_r` for
+/// `r < out.len() / (8 * n_groups)`, activation row `r` at byte `r * act_stride` of `acts`,
+/// laid out as [`ActFormat::packed_row_bytes`] says (Q8_0 rows end with their block sums).
+/// Each row of `out` is thus the chunk's outputs for one token, ready to be copied.
 ///
-/// Panics (a caller bug) when `group` is not whole packed blocks, `out` is empty or not a
-/// multiple of 8, or `acts` is too short.
-pub type PackedFn = fn(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]);
+/// Panics (a caller bug) when `groups` is not `n_groups` groups of whole packed blocks, `out`
+/// is empty or not a multiple of `8 * n_groups`, or `acts` is too short.
+pub type PackedFn =
+    fn(groups: &[u8], n_groups: usize, acts: &[u8], act_stride: usize, out: &mut [f32]);
 
 /// Converts one row of f32 activations into an [`ActFormat`] row.
 ///

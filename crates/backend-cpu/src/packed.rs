@@ -432,17 +432,17 @@ impl Cpu {
         let next: [AtomicUsize; MAX_SHARES] = [const { AtomicUsize::new(0) }; MAX_SHARES];
         let tile_tokens = TILE_TOKENS.min(n_tokens);
         let job = |thread: usize| {
-            // The kernel's `[token][8]` outputs, then the chunk's outputs for a tile of tokens,
-            // `[token][8 · chunk]`: written to `y` one contiguous span per token (scattering 8
-            // values per token and group into rows of a wide output, e.g. the LM head's, would
-            // touch a new page per store). Reused across calls, so no call zeroes or allocates
-            // it once it is large enough.
+            // The chunk's outputs for a tile of tokens, `[token][8 · chunk]`, as the kernel
+            // writes them: copied to `y` one contiguous span per token (scattering 8 values per
+            // token and group into rows of a wide output, e.g. the LM head's, would touch a new
+            // page per store). Reused across calls, so no call zeroes or allocates it once it
+            // is large enough.
             let mut staging = STAGING.take();
-            let need = 8 * tile_tokens * (1 + max_chunk);
+            let need = 8 * tile_tokens * max_chunk;
             if staging.len() < need {
                 staging.resize(need, 0.0);
             }
-            let (tile, spans) = staging.split_at_mut(8 * tile_tokens);
+            let spans = &mut staging[..];
             let next = &next;
             let claimed = (0..n_shares).flat_map(|k| {
                 let p = (thread + k) % n_shares;
@@ -461,7 +461,7 @@ impl Cpu {
                     }
                     c -= part.n_chunks;
                 };
-                part.run_chunk(c, acts, act_row, n_tokens, tile, spans);
+                part.run_chunk(c, acts, act_row, n_tokens, spans);
             }
             STAGING.set(staging);
         };
@@ -519,16 +519,8 @@ impl<'a> Part<'a> {
     }
 
     /// Computes chunk `c` of this weight for every token into `y`, through the caller's
-    /// staging `tile` (`8 · TILE_TOKENS`) and `spans` (`8 · TILE_TOKENS · chunk`).
-    fn run_chunk(
-        &self,
-        c: usize,
-        acts: &[u8],
-        act_row: usize,
-        n_tokens: usize,
-        tile: &mut [f32],
-        spans: &mut [f32],
-    ) {
+    /// staging `spans` (`8 · TILE_TOKENS · chunk`).
+    fn run_chunk(&self, c: usize, acts: &[u8], act_row: usize, n_tokens: usize, spans: &mut [f32]) {
         let (n_out, chunk) = (self.w.n_out, self.chunk);
         if c * chunk >= self.n_groups {
             tail_rows(
@@ -538,16 +530,12 @@ impl<'a> Part<'a> {
         }
         let groups = c * chunk..((c + 1) * chunk).min(self.n_groups);
         let width = 8 * groups.len();
+        let bytes = &self.w.groups[groups.start * self.group_bytes..groups.end * self.group_bytes];
         for t0 in (0..n_tokens).step_by(TILE_TOKENS) {
             let n = TILE_TOKENS.min(n_tokens - t0);
-            for (j, g) in groups.clone().enumerate() {
-                let group = &self.w.groups[g * self.group_bytes..(g + 1) * self.group_bytes];
-                (self.kernel)(group, &acts[t0 * act_row..], act_row, &mut tile[..8 * n]);
-                for (r, out8) in tile[..8 * n].chunks_exact(8).enumerate() {
-                    spans[r * width + 8 * j..][..8].copy_from_slice(out8);
-                }
-            }
-            for (r, span) in spans[..n * width].chunks_exact(width).enumerate() {
+            let spans = &mut spans[..n * width];
+            (self.kernel)(bytes, groups.len(), &acts[t0 * act_row..], act_row, spans);
+            for (r, span) in spans.chunks_exact(width).enumerate() {
                 // SAFETY: rows `8 · groups` belong to exactly one claimed chunk, so this range
                 // of token row `t0 + r` is written by this thread only.
                 unsafe { self.y.range((t0 + r) * n_out + 8 * groups.start, width) }

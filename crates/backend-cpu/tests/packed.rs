@@ -40,8 +40,8 @@ fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (V
 }
 
 /// Packed products equal the scalar row kernels, for every ISA, packed type and shape
-/// (group counts 0..4 with and without tail rows; 1..70 tokens; shapes whose width is not a
-/// whole number of the type's blocks are skipped).
+/// (group counts 0..4 and 25 with and without tail rows; 1..70 tokens; shapes whose width is
+/// not a whole number of the type's blocks are skipped).
 #[test]
 fn matmul_packed_matches_scalar_rows() {
     for k in Kernels::all_supported() {
@@ -58,6 +58,8 @@ fn matmul_packed_matches_scalar_rows() {
                 (64, 96, 1),
                 (17, 512, 3),
                 (8, 768, 9),
+                // 25 groups: chunks of several groups per kernel call, plus 3 tail rows.
+                (203, 64, 3),
             ] {
                 if n_in % dtype.block_len() != 0 {
                     continue;

@@ -499,33 +499,41 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
 }
 
 /// # Safety
-/// The arguments passed `check_packed_args`, which returned `nb`.
+/// The arguments passed `check_packed_args`, which returned `nb`; `group_bytes` is `nb`
+/// packed blocks of `FMT`.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn packed<const FMT: u8>(
-    nb: usize,
-    group: &[u8],
+    (nb, n_groups, group_bytes): (usize, usize, usize),
+    groups: &[u8],
     acts: &[u8],
     stride: usize,
     out: &mut [f32],
 ) {
-    let n_acts = out.len() / 8;
-    let (g, a) = (group.as_ptr(), acts.as_ptr());
-    let mut r = 0;
-    while r + 1 < n_acts {
-        // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and
-        // `out[8r..8r + 16]` is inside `out`.
-        unsafe {
-            let v = rows_of::<FMT, 2>(nb, g, [a.add(r * stride), a.add((r + 1) * stride)]);
-            _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), v[0]);
-            _mm256_storeu_ps(out.as_mut_ptr().add(8 * r + 8), v[1]);
+    let n_acts = out.len() / (8 * n_groups);
+    let a = acts.as_ptr();
+    let o = out.as_mut_ptr();
+    for g in 0..n_groups {
+        // SAFETY: group `g < n_groups` is inside `groups` (checked).
+        let gp = unsafe { groups.as_ptr().add(g * group_bytes) };
+        // Output of activation row `r`, group `g`: `out[8 (r · n_groups + g)..][..8]`.
+        let at = |r: usize| 8 * (r * n_groups + g);
+        let mut r = 0;
+        while r + 1 < n_acts {
+            // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and both
+            // 8-value outputs inside `out` (`r + 1 < n_acts`, `g < n_groups`).
+            unsafe {
+                let v = rows_of::<FMT, 2>(nb, gp, [a.add(r * stride), a.add((r + 1) * stride)]);
+                _mm256_storeu_ps(o.add(at(r)), v[0]);
+                _mm256_storeu_ps(o.add(at(r + 1)), v[1]);
+            }
+            r += 2;
         }
-        r += 2;
-    }
-    if r < n_acts {
-        // SAFETY: activation row `r` is inside `acts`, `out[8r..8r + 8]` inside `out`.
-        unsafe {
-            let v = rows_of::<FMT, 1>(nb, g, [a.add(r * stride)]);
-            _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), v[0]);
+        if r < n_acts {
+            // SAFETY: activation row `r` is inside `acts`, its output inside `out`.
+            unsafe {
+                let v = rows_of::<FMT, 1>(nb, gp, [a.add(r * stride)]);
+                _mm256_storeu_ps(o.add(at(r)), v[0]);
+            }
         }
     }
 }
@@ -534,11 +542,24 @@ unsafe fn packed<const FMT: u8>(
 macro_rules! packed_kernel {
     ($(#[$doc:meta])* $name:ident, $fmt:ident, $packed_block:expr, $act_block:expr) => {
         $(#[$doc])*
-        pub(super) fn $name(group: &[u8], acts: &[u8], act_stride: usize, out: &mut [f32]) {
-            let nb = check_packed_args(group, $packed_block, acts, act_stride, out, $act_block);
+        pub(super) fn $name(
+            groups: &[u8],
+            n_groups: usize,
+            acts: &[u8],
+            act_stride: usize,
+            out: &mut [f32],
+        ) {
+            let nb = check_packed_args(
+                (groups, n_groups, $packed_block),
+                acts,
+                act_stride,
+                out,
+                $act_block,
+            );
+            let sizes = (nb, n_groups, nb * $packed_block);
             // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes
             // checked.
-            unsafe { packed::<$fmt>(nb, group, acts, act_stride, out) }
+            unsafe { packed::<$fmt>(sizes, groups, acts, act_stride, out) }
         }
     };
 }
