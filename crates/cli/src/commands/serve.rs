@@ -202,10 +202,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         });
     };
     server.serve(shutdown).await?;
-    if let Health::Failed(message) = state.health() {
-        if state.ready_models().is_empty() {
-            bail!("no model could be loaded: {message}");
-        }
+    if let Health::Failed(message) = state.health()
+        && state.ready_models().is_empty()
+    {
+        bail!("no model could be loaded: {message}");
     }
     eprintln!("skiff serve: stopped");
     Ok(())
