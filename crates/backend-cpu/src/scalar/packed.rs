@@ -131,7 +131,8 @@ pub fn packed8_q4_1_q8_1(
 }
 
 /// Packed Q5_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]): value `v` of
-/// row `i` is its nibble plus 16 × its mask bit, minus 16.
+/// row `i` is its 5-bit `u` (low bits of one of the 5 vectors, or gathered from their spare
+/// bits; layout in `crate::packed`) minus 16.
 pub fn packed8_q5_0_q8_0(
     groups: &[u8],
     n_groups: usize,
