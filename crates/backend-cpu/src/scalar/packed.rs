@@ -3,14 +3,14 @@
 //! `kquants.rs`, summed in block order.
 
 use super::{f16_at, f32_at};
+use crate::kernels::ActFormat;
 
-/// Checks a [`PackedFn`](crate::kernels::PackedFn) call; returns the blocks per row.
+/// Checks a [`PackedFn`](crate::kernels::PackedFn) call whose activation rows are
+/// `format`'s packed rows ([`ActFormat::packed_row_bytes`]); returns the blocks per row.
 pub(crate) fn check_packed_args(
     (groups, n_groups, packed_block): (&[u8], usize, usize),
-    acts: &[u8],
-    act_stride: usize,
+    (acts, act_stride, format): (&[u8], usize, ActFormat),
     out: &[f32],
-    act_block: usize,
 ) -> usize {
     assert!(
         n_groups > 0 && groups.len().is_multiple_of(n_groups * packed_block),
@@ -23,7 +23,8 @@ pub(crate) fn check_packed_args(
         out.len()
     );
     let nb = groups.len() / (n_groups * packed_block);
-    let (n_acts, act_row) = (out.len() / (8 * n_groups), nb * act_block);
+    let n_acts = out.len() / (8 * n_groups);
+    let act_row = format.packed_row_bytes(nb * format.block_len());
     assert!(
         n_acts == 1 || act_stride >= act_row,
         "stride {act_stride} < row {act_row}"
@@ -40,20 +41,19 @@ pub(crate) fn check_packed_args(
 /// Every output of a packed kernel call: `out[8 · n_groups · r + 8g + i]` (activation row
 /// `r`, group `g`, weight row `i`) is `Σ_b block(blk_gb, a_rb, i)` in block order, `blk_gb`
 /// being packed block `b` of group `g` (`packed_block` bytes) and `a_rb` block `b` of
-/// activation row `r` (`act_block` bytes).
+/// activation row `r` (`format`'s blocks).
 fn packed_outputs(
     (groups, n_groups, packed_block): (&[u8], usize, usize),
-    (acts, act_stride, act_block): (&[u8], usize, usize),
+    (acts, act_stride, format): (&[u8], usize, ActFormat),
     out: &mut [f32],
     block: impl Fn(&[u8], &[u8], usize) -> f32,
 ) {
     let nb = check_packed_args(
         (groups, n_groups, packed_block),
-        acts,
-        act_stride,
+        (acts, act_stride, format),
         out,
-        act_block,
     );
+    let act_block = format.block_bytes();
     for (r, row) in out.chunks_exact_mut(8 * n_groups).enumerate() {
         for (g, o) in row.chunks_exact_mut(8).enumerate() {
             let group = &groups[g * nb * packed_block..(g + 1) * nb * packed_block];
@@ -77,149 +77,96 @@ fn value(qs: &[u8], i: usize, v: usize) -> i32 {
     i32::from(if high { byte >> 4 } else { byte & 0x0F })
 }
 
-/// Shared body: `unsigned` formats (Q4_1) add `m·s`, signed ones (Q4_0) subtract 8.
-fn packed_dot(
-    q4_1: bool,
-    (groups, n_groups): (&[u8], usize),
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    let (pb, ab, sb) = if q4_1 { (160, 36, 4) } else { (144, 34, 2) };
-    packed_outputs(
-        (groups, n_groups, pb),
-        (acts, act_stride, ab),
-        out,
-        |blk, a, i| {
-            let qs = &blk[8 * sb..];
-            let sumi: i32 = (0..32)
-                .map(|v| {
-                    let w = value(qs, i, v) - if q4_1 { 0 } else { 8 };
-                    w * i32::from(a[sb + v] as i8)
-                })
-                .sum();
-            let d = f16_at(blk, 2 * i) * f16_at(a, 0);
-            if q4_1 {
-                d * sumi as f32 + f16_at(blk, 16 + 2 * i) * f16_at(a, 2)
-            } else {
-                sumi as f32 * d
-            }
-        },
-    );
+/// One kernel: a [`PackedFn`](crate::kernels::PackedFn) over `packed_block`-byte blocks and
+/// activation rows of `format`, whose per-block term for weight row `i` is `block(blk, a, i)`.
+macro_rules! packed_kernel {
+    ($(#[$doc:meta])* $name:ident, $packed_block:expr, $format:expr, $block:expr) => {
+        $(#[$doc])*
+        pub fn $name(
+            groups: &[u8],
+            n_groups: usize,
+            acts: &[u8],
+            act_stride: usize,
+            out: &mut [f32],
+        ) {
+            packed_outputs(
+                (groups, n_groups, $packed_block),
+                (acts, act_stride, $format),
+                out,
+                $block,
+            );
+        }
+    };
 }
 
-/// Packed Q4_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
-pub fn packed8_q4_0_q8_0(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    packed_dot(false, (groups, n_groups), acts, act_stride, out);
+/// Q4_0 / Q4_1 block term: unsigned nibbles; Q4_1 adds `m·s`, Q4_0 subtracts 8.
+fn q4_block(q4_1: bool, blk: &[u8], a: &[u8], i: usize) -> f32 {
+    let sb = if q4_1 { 4 } else { 2 };
+    let qs = &blk[8 * sb..];
+    let sumi: i32 = (0..32)
+        .map(|v| {
+            let w = value(qs, i, v) - if q4_1 { 0 } else { 8 };
+            w * i32::from(a[sb + v] as i8)
+        })
+        .sum();
+    let d = f16_at(blk, 2 * i) * f16_at(a, 0);
+    if q4_1 {
+        d * sumi as f32 + f16_at(blk, 16 + 2 * i) * f16_at(a, 2)
+    } else {
+        sumi as f32 * d
+    }
 }
 
-/// Packed Q4_1 weights · Q8_1 activations (see [`crate::kernels::PackedFn`]).
-pub fn packed8_q4_1_q8_1(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    packed_dot(true, (groups, n_groups), acts, act_stride, out);
+/// Q5_0 block term: value `v` of row `i` is its 5-bit `u` (low bits of one of the 5 vectors,
+/// or gathered from their spare bits; layout in `crate::packed`) minus 16.
+fn q5_0_block(blk: &[u8], a: &[u8], i: usize) -> f32 {
+    let sumi: i32 = (0..32)
+        .map(|v| {
+            let (k, j, h) = ((v % 16) / 4, v % 4, v / 16);
+            let b = |m: usize| blk[16 + 32 * m + 4 * i + j];
+            let u = match 2 * k + h {
+                m @ 0..=4 => b(m) & 0x1F,
+                5 => (b(0) >> 5) | (((b(1) >> 5) & 3) << 3),
+                6 => (b(2) >> 5) | (((b(3) >> 5) & 3) << 3),
+                _ => (b(4) >> 5) | ((b(1) >> 7) << 3) | ((b(3) >> 7) << 4),
+            };
+            i32::from(u) - 16
+        })
+        .zip(&a[2..])
+        .map(|(w, &q)| w * i32::from(q as i8))
+        .sum();
+    sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0))
 }
 
-/// Packed Q5_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]): value `v` of
-/// row `i` is its 5-bit `u` (low bits of one of the 5 vectors, or gathered from their spare
-/// bits; layout in `crate::packed`) minus 16.
-pub fn packed8_q5_0_q8_0(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    packed_outputs(
-        (groups, n_groups, 176),
-        (acts, act_stride, 34),
-        out,
-        |blk, a, i| {
-            let sumi: i32 = (0..32)
-                .map(|v| {
-                    let (k, j, h) = ((v % 16) / 4, v % 4, v / 16);
-                    let b = |m: usize| blk[16 + 32 * m + 4 * i + j];
-                    let u = match 2 * k + h {
-                        m @ 0..=4 => b(m) & 0x1F,
-                        5 => (b(0) >> 5) | (((b(1) >> 5) & 3) << 3),
-                        6 => (b(2) >> 5) | (((b(3) >> 5) & 3) << 3),
-                        _ => (b(4) >> 5) | ((b(1) >> 7) << 3) | ((b(3) >> 7) << 4),
-                    };
-                    i32::from(u) - 16
-                })
-                .zip(&a[2..])
-                .map(|(w, &q)| w * i32::from(q as i8))
-                .sum();
-            sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0))
-        },
-    );
+/// Q8_0 block term.
+fn q8_0_block(blk: &[u8], a: &[u8], i: usize) -> f32 {
+    let sumi: i32 = (0..32)
+        .map(|v| i32::from(blk[16 + 32 * (v / 4) + 4 * i + v % 4] as i8))
+        .zip(&a[2..])
+        .map(|(w, &q)| w * i32::from(q as i8))
+        .sum();
+    sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0))
 }
 
-/// Packed Q8_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
-pub fn packed8_q8_0_q8_0(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    packed_outputs(
-        (groups, n_groups, 272),
-        (acts, act_stride, 34),
-        out,
-        |blk, a, i| {
-            let sumi: i32 = (0..32)
-                .map(|v| i32::from(blk[16 + 32 * (v / 4) + 4 * i + v % 4] as i8))
-                .zip(&a[2..])
-                .map(|(w, &q)| w * i32::from(q as i8))
-                .sum();
-            sumi as f32 * (f16_at(blk, 2 * i) * f16_at(a, 0))
-        },
-    );
-}
-
-/// Packed Q4_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]): ggml's formula
-/// (`q45_k_sum` of `kquants.rs`) with the scales and mins read from the unpacked bytes.
-pub fn packed8_q4_k_q8_k(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    let bsum = |a: &[u8], k: usize| i32::from(i16::from_le_bytes([a[260 + 2 * k], a[261 + 2 * k]]));
-    packed_outputs(
-        (groups, n_groups, 1184),
-        (acts, act_stride, 292),
-        out,
-        |blk, a, i| {
-            let (mut isum, mut msum) = (0i32, 0i32);
-            for j in 0..8 {
-                let (c, high) = (j / 2, j % 2 == 1);
-                let s: i32 = (0..32)
-                    .map(|l| {
-                        let byte = blk[160 + 32 * (8 * c + l / 4) + 4 * i + l % 4];
-                        let q = if high { byte >> 4 } else { byte & 0x0F };
-                        i32::from(q) * i32::from(a[4 + 32 * j + l] as i8)
-                    })
-                    .sum();
-                isum += i32::from(blk[32 + 8 * j + i]) * s;
-                msum += i32::from(blk[96 + 8 * j + i]) * (bsum(a, 2 * j) + bsum(a, 2 * j + 1));
-            }
-            let yd = f32_at(a, 0);
-            yd * f16_at(blk, 2 * i) * isum as f32 - yd * f16_at(blk, 16 + 2 * i) * msum as f32
-        },
-    );
+/// Q4_K super-block term: ggml's formula (`q45_k_sum` of `kquants.rs`) with the scales and
+/// mins read from the unpacked bytes.
+fn q4_k_block(blk: &[u8], a: &[u8], i: usize) -> f32 {
+    let bsum = |k: usize| i32::from(i16::from_le_bytes([a[260 + 2 * k], a[261 + 2 * k]]));
+    let (mut isum, mut msum) = (0i32, 0i32);
+    for j in 0..8 {
+        let (c, high) = (j / 2, j % 2 == 1);
+        let s: i32 = (0..32)
+            .map(|l| {
+                let byte = blk[160 + 32 * (8 * c + l / 4) + 4 * i + l % 4];
+                let q = if high { byte >> 4 } else { byte & 0x0F };
+                i32::from(q) * i32::from(a[4 + 32 * j + l] as i8)
+            })
+            .sum();
+        isum += i32::from(blk[32 + 8 * j + i]) * s;
+        msum += i32::from(blk[96 + 8 * j + i]) * (bsum(2 * j) + bsum(2 * j + 1));
+    }
+    let yd = f32_at(a, 0);
+    yd * f16_at(blk, 2 * i) * isum as f32 - yd * f16_at(blk, 16 + 2 * i) * msum as f32
 }
 
 /// Value `v < 256` (`u = q + 32`, `0..64`) of row `i` in a packed Q6_K block.
@@ -233,30 +180,41 @@ fn q6_k_packed_value(blk: &[u8], i: usize, v: usize) -> i32 {
     })
 }
 
-/// Packed Q6_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]): ggml's formula
-/// (`vec_dot_q6_k_q8_k` of `kquants.rs`) with the values and scales read from the packed
-/// layout.
-pub fn packed8_q6_k_q8_k(
-    groups: &[u8],
-    n_groups: usize,
-    acts: &[u8],
-    act_stride: usize,
-    out: &mut [f32],
-) {
-    packed_outputs(
-        (groups, n_groups, 1680),
-        (acts, act_stride, 292),
-        out,
-        |blk, a, i| {
-            let isum: i32 = (0..16)
-                .map(|j| {
-                    let s: i32 = (16 * j..16 * j + 16)
-                        .map(|v| (q6_k_packed_value(blk, i, v) - 32) * i32::from(a[4 + v] as i8))
-                        .sum();
-                    i32::from(blk[16 + 8 * j + i] as i8) * s
-                })
+/// Q6_K super-block term: ggml's formula (`vec_dot_q6_k_q8_k` of `kquants.rs`) with the
+/// values and scales read from the packed layout.
+fn q6_k_block(blk: &[u8], a: &[u8], i: usize) -> f32 {
+    let isum: i32 = (0..16)
+        .map(|j| {
+            let s: i32 = (16 * j..16 * j + 16)
+                .map(|v| (q6_k_packed_value(blk, i, v) - 32) * i32::from(a[4 + v] as i8))
                 .sum();
-            f16_at(blk, 2 * i) * f32_at(a, 0) * isum as f32
-        },
-    );
+            i32::from(blk[16 + 8 * j + i] as i8) * s
+        })
+        .sum();
+    f16_at(blk, 2 * i) * f32_at(a, 0) * isum as f32
 }
+
+packed_kernel!(
+    /// Packed Q4_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
+    packed8_q4_0_q8_0, 144, ActFormat::Q8_0, |blk, a, i| q4_block(false, blk, a, i)
+);
+packed_kernel!(
+    /// Packed Q4_1 weights · Q8_1 activations (see [`crate::kernels::PackedFn`]).
+    packed8_q4_1_q8_1, 160, ActFormat::Q8_1, |blk, a, i| q4_block(true, blk, a, i)
+);
+packed_kernel!(
+    /// Packed Q5_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
+    packed8_q5_0_q8_0, 176, ActFormat::Q8_0, q5_0_block
+);
+packed_kernel!(
+    /// Packed Q8_0 weights · Q8_0 activations (see [`crate::kernels::PackedFn`]).
+    packed8_q8_0_q8_0, 272, ActFormat::Q8_0, q8_0_block
+);
+packed_kernel!(
+    /// Packed Q4_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]).
+    packed8_q4_k_q8_k, 1184, ActFormat::Q8K, q4_k_block
+);
+packed_kernel!(
+    /// Packed Q6_K weights · Q8_K activations (see [`crate::kernels::PackedFn`]).
+    packed8_q6_k_q8_k, 1680, ActFormat::Q8K, q6_k_block
+);

@@ -13,6 +13,7 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
+use crate::kernels::ActFormat;
 use crate::scalar::check_packed_args;
 
 /// The sum of block `b`'s 32 values in all lanes, from the i16 sums that follow a Q8_0
@@ -271,7 +272,13 @@ fn prefetch_span(p: *const u8, len: usize) {
 unsafe fn per_row_pairs<const SIGNED: bool>(p: *const u8) -> __m256i {
     let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     // SAFETY: 8 readable bytes (caller).
-    let x = _mm_shuffle_epi8(unsafe { _mm_loadl_epi64(p.cast()) }, dup);
+    widen::<SIGNED>(_mm_shuffle_epi8(unsafe { _mm_loadl_epi64(p.cast()) }, dup))
+}
+
+/// The 16 bytes of `x` as i16: sign-extended when `SIGNED`, else zero-extended.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn widen<const SIGNED: bool>(x: __m128i) -> __m256i {
     if SIGNED {
         _mm256_cvtepi8_epi16(x)
     } else {
@@ -297,12 +304,7 @@ unsafe fn sub_block_pairs<const SIGNED: bool, const N: usize>(p: *const u8) -> [
                 _mm_loadl_epi64(p.add(16 * q + 8).cast()),
             )
         };
-        let x = _mm_unpacklo_epi8(lo, hi);
-        if SIGNED {
-            _mm256_cvtepi8_epi16(x)
-        } else {
-            _mm256_cvtepu8_epi16(x)
-        }
+        widen::<SIGNED>(_mm_unpacklo_epi8(lo, hi))
     })
 }
 
@@ -328,7 +330,7 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             for c in 0..4 {
                 // A quarter of the block, `PREFETCH` bytes ahead: spread over the block's
                 // work rather than one burst.
-                prefetch_span(blk.wrapping_add(PREFETCH + 296 * c), 296);
+                prefetch_span(blk.wrapping_add(PREFETCH + 1184 / 4 * c), 1184 / 4);
                 let mut acc_lo = [_mm256_setzero_si256(); R];
                 let mut acc_hi = [_mm256_setzero_si256(); R];
                 for k in 0..8 {
@@ -416,7 +418,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let mut isum = [_mm256_setzero_si256(); R];
             for j in 0..16 {
                 // A sixteenth of the block, `PREFETCH` bytes ahead (see `rows_q4_k`).
-                prefetch_span(blk.wrapping_add(PREFETCH + 105 * j), 105);
+                prefetch_span(blk.wrapping_add(PREFETCH + 1680 / 16 * j), 1680 / 16);
                 let v = blk.add(144 + 96 * j);
                 let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
                 let u0 = _mm256_and_si256(b0, m6);
@@ -540,7 +542,7 @@ unsafe fn packed<const FMT: u8>(
 
 /// The public wrapper of one packed format: checks the sizes, then runs [`packed`].
 macro_rules! packed_kernel {
-    ($(#[$doc:meta])* $name:ident, $fmt:ident, $packed_block:expr, $act_block:expr) => {
+    ($(#[$doc:meta])* $name:ident, $fmt:ident, $packed_block:expr, $format:expr) => {
         $(#[$doc])*
         pub(super) fn $name(
             groups: &[u8],
@@ -551,10 +553,8 @@ macro_rules! packed_kernel {
         ) {
             let nb = check_packed_args(
                 (groups, n_groups, $packed_block),
-                acts,
-                act_stride,
+                (acts, act_stride, $format),
                 out,
-                $act_block,
             );
             let sizes = (nb, n_groups, nb * $packed_block);
             // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes
@@ -565,28 +565,26 @@ macro_rules! packed_kernel {
 }
 
 packed_kernel!(
-    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]; activation rows end with their
-    /// block sums, 2 bytes per block).
-    packed8_q4_0_q8_0, Q4_0, 144, 36
+    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
+    packed8_q4_0_q8_0, Q4_0, 144, ActFormat::Q8_0
 );
 packed_kernel!(
     /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
-    packed8_q4_1_q8_1, Q4_1, 160, 36
+    packed8_q4_1_q8_1, Q4_1, 160, ActFormat::Q8_1
 );
 packed_kernel!(
-    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]; activation rows end with their
-    /// block sums, 2 bytes per block).
-    packed8_q5_0_q8_0, Q5_0, 176, 36
+    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
+    packed8_q5_0_q8_0, Q5_0, 176, ActFormat::Q8_0
 );
 packed_kernel!(
     /// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-    packed8_q8_0_q8_0, Q8_0, 272, 34
+    packed8_q8_0_q8_0, Q8_0, 272, ActFormat::Q8_0
 );
 packed_kernel!(
     /// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
-    packed8_q4_k_q8_k, Q4K, 1184, 292
+    packed8_q4_k_q8_k, Q4K, 1184, ActFormat::Q8K
 );
 packed_kernel!(
     /// Packed Q6_K · Q8_K (see [`crate::kernels::PackedFn`]).
-    packed8_q6_k_q8_k, Q6K, 1680, 292
+    packed8_q6_k_q8_k, Q6K, 1680, ActFormat::Q8K
 );
