@@ -43,7 +43,8 @@ pub type Gemm8Fn =
 /// (`groups`: each group's `n_in / block_len` interleaved blocks, group after group) with
 /// activation rows: `out[r * 8 * n_groups + 8 * g + i] = Σ W_(8g + i) · A_r` for
 /// `r < out.len() / (8 * n_groups)`, activation row `r` at byte `r * act_stride` of `acts`,
-/// laid out as [`ActFormat::packed_row_bytes`] says (Q8_0 rows end with their block sums).
+/// laid out as [`ActFormat::packed_row_bytes`] says (Q8_0 / Q8_1 rows end with a trailer of
+/// f32 scales and block sums).
 /// Each row of `out` is thus the chunk's outputs for one token, ready to be copied.
 ///
 /// Panics (a caller bug) when `groups` is not `n_groups` groups of whole packed blocks, `out`
@@ -136,18 +137,26 @@ impl ActFormat {
     }
 
     /// Bytes of one activation row as the packed kernels ([`PackedFn`]) take it:
-    /// [`row_bytes`](Self::row_bytes), then for Q8_0 one little-endian i16 per block, the sum
-    /// of its 32 values (the packed Q4_0 / Q5_0 kernels subtract their weights' offset of 8 or
-    /// 16 with it, instead of summing the block again for every 8 weight rows).
+    /// [`row_bytes`](Self::row_bytes), then for Q8_0 and Q8_1 a trailer of 8 bytes per
+    /// block ([`PACKED_TRAILER_BYTES`]): the block's scale `d` widened to a little-endian f32,
+    /// then for Q8_0 the sum of its 32 values as an i32 (the packed Q4_0 / Q5_0 kernels
+    /// subtract their weights' offset of 8 or 16 with it, instead of summing the block again
+    /// for every 8 weight rows), for Q8_1 its `s` widened to f32. A kernel broadcasts these
+    /// with one load each, where an f16 needs a load, a broadcast and a conversion per
+    /// block, activation row and 8 weight rows. Widening an f16 is exact, so the products
+    /// are the same as from the blocks' own f16 fields.
     pub fn packed_row_bytes(self, n_values: usize) -> usize {
         match self {
-            ActFormat::Q8_0 => n_values / 32 * (DType::Q8_0.block_bytes() + 2),
+            ActFormat::Q8_0 | ActFormat::Q8_1 => {
+                n_values / 32 * (self.block_bytes() + PACKED_TRAILER_BYTES)
+            }
             _ => self.row_bytes(n_values),
         }
     }
 
     /// Completes a packed activation row whose first [`row_bytes`](Self::row_bytes) hold the
-    /// quantized values: writes the block sums after them (Q8_0; nothing for the others).
+    /// quantized blocks: writes the trailer after them (Q8_0 and Q8_1; nothing for the
+    /// others). See [`packed_row_bytes`](Self::packed_row_bytes).
     ///
     /// Panics (a caller bug) when `row` is not [`packed_row_bytes`](Self::packed_row_bytes)
     /// of `n_values` long.
@@ -157,20 +166,30 @@ impl ActFormat {
             self.packed_row_bytes(n_values),
             "packed activation row"
         );
-        if self != ActFormat::Q8_0 {
+        if !matches!(self, ActFormat::Q8_0 | ActFormat::Q8_1) {
             return;
         }
-        let (blocks, sums) = row.split_at_mut(self.row_bytes(n_values));
-        let block_bytes = DType::Q8_0.block_bytes();
-        for (block, sum) in blocks
-            .chunks_exact(block_bytes)
-            .zip(sums.chunks_exact_mut(2))
+        let (blocks, trailer) = row.split_at_mut(self.row_bytes(n_values));
+        let f16_at = |b: &[u8], at: usize| half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
+        for (block, t) in blocks
+            .chunks_exact(self.block_bytes())
+            .zip(trailer.chunks_exact_mut(PACKED_TRAILER_BYTES))
         {
-            let total: i16 = block[2..].iter().map(|&q| i16::from(q as i8)).sum();
-            sum.copy_from_slice(&total.to_le_bytes());
+            t[..4].copy_from_slice(&f16_at(block, 0).to_le_bytes());
+            let second = if self == ActFormat::Q8_0 {
+                let total: i32 = block[2..].iter().map(|&q| i32::from(q as i8)).sum();
+                total.to_le_bytes()
+            } else {
+                f16_at(block, 2).to_le_bytes()
+            };
+            t[4..].copy_from_slice(&second);
         }
     }
 }
+
+/// Trailer bytes per block of a packed Q8_0 / Q8_1 activation row (see
+/// [`ActFormat::packed_row_bytes`]).
+pub const PACKED_TRAILER_BYTES: usize = 8;
 
 /// One instruction set's kernels. Built only by `dispatch.rs`, which proves the CPU supports
 /// the set before handing out a table.
@@ -333,4 +352,36 @@ pub(crate) fn check_dot_args(
         acts.len()
     );
     n_blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trailer holds each block's `d` (and Q8_1's `s`) widened exactly, and Q8_0's sum.
+    #[test]
+    fn packed_row_trailer_widens_scales_and_sums_blocks() {
+        let x: Vec<f32> = (0..96).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37).collect();
+        for format in [ActFormat::Q8_0, ActFormat::Q8_1] {
+            let quantize = crate::scalar::kernels().quantize(format).expect("quantized");
+            let mut row = vec![0u8; format.packed_row_bytes(96)];
+            assert_eq!(row.len(), 3 * (format.block_bytes() + PACKED_TRAILER_BYTES));
+            quantize(&x, &mut row[..format.row_bytes(96)]);
+            format.finish_packed_row(&mut row, 96);
+            let (blocks, trailer) = row.split_at(format.row_bytes(96));
+            for (b, block) in blocks.chunks_exact(format.block_bytes()).enumerate() {
+                let t = &trailer[8 * b..8 * b + 8];
+                let f16 = |at: usize| half::f16::from_le_bytes([block[at], block[at + 1]]);
+                let word = |at: usize| [t[at], t[at + 1], t[at + 2], t[at + 3]];
+                assert_eq!(f32::from_le_bytes(word(0)), f16(0).to_f32(), "{format:?} d");
+                if format == ActFormat::Q8_0 {
+                    let sum: i32 = block[2..].iter().map(|&q| i32::from(q as i8)).sum();
+                    assert_ne!(sum, 0, "the test's blocks have nonzero sums");
+                    assert_eq!(i32::from_le_bytes(word(4)), sum, "block {b} sum");
+                } else {
+                    assert_eq!(f32::from_le_bytes(word(4)), f16(2).to_f32(), "block {b} s");
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! loads give the 8 rows' 32 values as low/high nibbles (Q5_0 takes its 5-bit values from 5
 //! vectors with masks and shifts), 8 `vpmaddubsw` against broadcast 4-value activation groups
 //! accumulate in i16, `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted
-//! together from 8 packed f16). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
+//! together from 8 packed f16) times the activation block's (one f32 broadcast from the
+//! activation row's trailer, as its block sum for Q4_0 / Q5_0). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
 //! (`|w| · sign(a, w)`), widening each product right away since its i16 sums would overflow.
 //! The K-quants apply per-row sub-block scales with `vpmaddwd` and their offsets through the
 //! activation block sums. Activation rows are taken 2 at a time so each unpacked weight vector
@@ -13,20 +14,26 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
-use crate::kernels::ActFormat;
+use crate::kernels::{ActFormat, PACKED_TRAILER_BYTES};
 use crate::scalar::check_packed_args;
 
-/// The sum of block `b`'s 32 values in all lanes, from the i16 sums that follow a Q8_0
-/// activation row's `nb` blocks ([`crate::ActFormat::packed_row_bytes`]).
+/// Block `b`'s trailer entry of a packed activation row of `nb` blocks of `block_bytes`
+/// ([`crate::ActFormat::packed_row_bytes`]): the f32 `d`, then the i32 block sum (Q8_0) or
+/// the f32 `s` (Q8_1), in all lanes.
 ///
 /// # Safety
-/// `a` points at a packed Q8_0 activation row of `nb` blocks, and `b < nb`.
+/// `a` points at a packed Q8_0 / Q8_1 activation row of `nb` blocks, and `b < nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_sum(a: *const u8, nb: usize, b: usize) -> __m256i {
-    // SAFETY: the sums follow the `nb` 34-byte blocks (caller).
-    let sum = unsafe { a.add(34 * nb + 2 * b).cast::<i16>().read_unaligned() };
-    _mm256_set1_epi32(i32::from(sum))
+unsafe fn trailer(a: *const u8, block_bytes: usize, nb: usize, b: usize) -> (__m256, __m256i) {
+    // SAFETY: the trailer's 8-byte entries follow the `nb` blocks (caller).
+    unsafe {
+        let t = a.add(block_bytes * nb + PACKED_TRAILER_BYTES * b);
+        (
+            _mm256_set1_ps(t.cast::<f32>().read_unaligned()),
+            _mm256_set1_epi32(read_i32(t.add(4))),
+        )
+    }
 }
 
 /// The 8 rows' f16 values at `p` as f32.
@@ -38,17 +45,6 @@ unsafe fn block_sum(a: *const u8, nb: usize, b: usize) -> __m256i {
 unsafe fn f16x8(p: *const u8) -> __m256 {
     // SAFETY: forwarded to the caller.
     _mm256_cvtph_ps(unsafe { ld128(p) })
-}
-
-/// The f16 at `p` in all lanes.
-///
-/// # Safety
-/// `p..p + 2` must be readable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16_splat(p: *const u8) -> __m256 {
-    // SAFETY: forwarded to the caller.
-    unsafe { super::legacy::f16_splat(p) }
 }
 
 /// `R` activation rows (`R` = 1 or 2) against one 8-row group: returns the 8 outputs of each.
@@ -92,16 +88,17 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
             }
             let dw = f16x8(blk);
             for r in 0..R {
-                let ap = a[r].add(b * ab);
+                let (da, second) = trailer(a[r], ab, nb, b);
                 let mut isum = _mm256_madd_epi16(acc16[r], ones16);
                 if !Q4_1 {
                     // Values are nibble − 8: subtract 8 · Σ activation values.
-                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(block_sum(a[r], nb, b)));
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(second));
                 }
-                let d = _mm256_mul_ps(dw, f16_splat(ap));
+                let d = _mm256_mul_ps(dw, da);
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
                 if Q4_1 {
-                    summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), f16_splat(ap.add(2)), summ[r]);
+                    let sa = _mm256_castsi256_ps(second);
+                    summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, summ[r]);
                 }
             }
         }
@@ -183,10 +180,9 @@ unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             }
             let dw = f16x8(blk);
             for r in 0..R {
-                let ap = a[r].add(b * 34);
-                let isum =
-                    _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(block_sum(a[r], nb, b)));
-                let d = _mm256_mul_ps(dw, f16_splat(ap));
+                let (da, sum) = trailer(a[r], 34, nb, b);
+                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<4>(sum));
+                let d = _mm256_mul_ps(dw, da);
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
             }
         }
@@ -221,7 +217,7 @@ unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             }
             let dw = f16x8(blk);
             for r in 0..R {
-                let d = _mm256_mul_ps(dw, f16_splat(a[r].add(b * 34)));
+                let d = _mm256_mul_ps(dw, trailer(a[r], 34, nb, b).0);
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), d, acc[r]);
             }
         }
