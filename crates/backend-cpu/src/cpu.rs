@@ -127,6 +127,36 @@ impl Cpu {
         });
     }
 
+    /// Runs `f(i, chunk)` on the pool for every `chunk_len`-long chunk `i` of `data` (the last
+    /// one possibly shorter), each exactly once and as [`Cpu::parallel_for`] does: tasks that
+    /// each own one part of an output, without a lock or an allocation per call.
+    ///
+    /// Panics (a caller bug) when `chunk_len` is 0 and `data` is not empty.
+    pub fn parallel_chunks_mut(
+        &self,
+        data: &mut [f32],
+        chunk_len: usize,
+        f: &(dyn Fn(usize, &mut [f32]) + Sync),
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        assert!(
+            chunk_len > 0,
+            "chunks of {} values must not be empty",
+            data.len()
+        );
+        let len = data.len();
+        let shared = crate::disjoint::DisjointMut::new(data);
+        self.parallel_for(len.div_ceil(chunk_len), &|i| {
+            let start = i * chunk_len;
+            // SAFETY: `parallel_for` runs each index once, and chunk `i`'s range meets no other
+            // chunk's.
+            let chunk = unsafe { shared.range(start, chunk_len.min(len - start)) };
+            f(i, chunk);
+        });
+    }
+
     /// Locks the scratch buffer (a poisoned lock only means an earlier call panicked midway;
     /// the buffer is rewritten before every use).
     pub(crate) fn lock_scratch(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {

@@ -361,9 +361,13 @@ mod tests {
     /// The trailer holds each block's `d` (and Q8_1's `s`) widened exactly, and Q8_0's sum.
     #[test]
     fn packed_row_trailer_widens_scales_and_sums_blocks() {
-        let x: Vec<f32> = (0..96).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37).collect();
+        let x: Vec<f32> = (0..96)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37)
+            .collect();
         for format in [ActFormat::Q8_0, ActFormat::Q8_1] {
-            let quantize = crate::scalar::kernels().quantize(format).expect("quantized");
+            let quantize = crate::scalar::kernels()
+                .quantize(format)
+                .expect("quantized");
             let mut row = vec![0u8; format.packed_row_bytes(96)];
             assert_eq!(row.len(), 3 * (format.block_bytes() + PACKED_TRAILER_BYTES));
             quantize(&x, &mut row[..format.row_bytes(96)]);

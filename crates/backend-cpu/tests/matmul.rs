@@ -356,6 +356,29 @@ fn parallel_for_visits_each_index_once() {
     }
 }
 
+/// `parallel_chunks_mut` hands out every chunk once, in place, the last one short.
+#[test]
+fn parallel_chunks_mut_covers_each_chunk_once() {
+    for n_threads in [1, 2, 3] {
+        let cpu = Cpu::new(n_threads);
+        for (len, chunk_len) in [(0usize, 4usize), (1, 4), (12, 4), (13, 4), (1000, 7)] {
+            let mut data = vec![0.0f32; len];
+            cpu.parallel_chunks_mut(&mut data, chunk_len, &|i, chunk| {
+                let expected = chunk_len.min(len - i * chunk_len);
+                assert_eq!(chunk.len(), expected, "chunk {i} of {len}/{chunk_len}");
+                for (j, v) in chunk.iter_mut().enumerate() {
+                    *v += (i * chunk_len + j) as f32;
+                }
+            });
+            let want: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            assert_eq!(
+                data, want,
+                "n_threads={n_threads} len={len} chunk_len={chunk_len}"
+            );
+        }
+    }
+}
+
 /// matmul called from `parallel_for` items while another thread also runs matmuls on the same
 /// `Cpu` neither deadlocks nor changes results.
 #[test]

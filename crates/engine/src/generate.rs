@@ -198,7 +198,7 @@ impl Session<'_> {
             if n_generated >= request.stop.max_tokens || self.tokens().len() >= self.max_seq_len() {
                 break FinishReason::Length;
             }
-            logits = self.decode(token)?;
+            self.decode_into(token, &mut logits)?;
         };
         if finish_reason != FinishReason::Cancelled {
             let tail = dec.finish();

@@ -7,7 +7,7 @@
 //! to bound activation memory. Invariant: `tokens.len() == kv.slot_len(SLOT)`.
 
 use skiff_backend_cpu::Cpu;
-use skiff_models::{Batch, KvCache, Model};
+use skiff_models::{Batch, KvCache, Logits, Model};
 
 use crate::error::{EngineError, Result};
 
@@ -49,6 +49,9 @@ pub struct Session<'m> {
     kv: KvCache,
     tokens: Vec<u32>,
     prefill_chunk: usize,
+    /// The last forward pass's batch and logits, kept so the next one reuses their buffers.
+    batch: Batch,
+    logits: Logits,
 }
 
 impl<'m> Session<'m> {
@@ -73,6 +76,8 @@ impl<'m> Session<'m> {
             kv,
             tokens: Vec::new(),
             prefill_chunk: config.prefill_chunk,
+            batch: Batch::default(),
+            logits: Logits::default(),
         })
     }
 
@@ -124,15 +129,16 @@ impl<'m> Session<'m> {
             .count();
         let n_reused = common.min(prompt.len() - 1);
         self.truncate(n_reused);
-        let mut logits = Vec::new();
         let mut start = n_reused;
         while start < prompt.len() {
             let end = (start + self.prefill_chunk).min(prompt.len());
-            let is_last = end == prompt.len();
-            logits = self.run(&prompt[start..end], is_last)?;
+            self.run(&prompt[start..end], end == prompt.len())?;
             start = end;
         }
-        Ok(Prefilled { logits, n_reused })
+        Ok(Prefilled {
+            logits: std::mem::take(&mut self.logits.data),
+            n_reused,
+        })
     }
 
     /// Appends one token at the next position and returns its logits, `[n_vocab]`.
@@ -140,13 +146,24 @@ impl<'m> Session<'m> {
     /// Errors when the context is full ([`EngineError::PromptTooLong`] naming the new
     /// length) or the forward pass fails.
     pub fn decode(&mut self, token: u32) -> Result<Vec<f32>> {
+        let mut logits = Vec::new();
+        self.decode_into(token, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`Session::decode`] into `logits`, replacing its contents. The buffers are swapped,
+    /// not copied: `logits`' old buffer becomes the session's next output buffer, so a
+    /// decode loop that passes the same vector allocates nothing per token for them.
+    pub fn decode_into(&mut self, token: u32, logits: &mut Vec<f32>) -> Result<()> {
         if self.tokens.len() >= self.max_seq_len() {
             return Err(EngineError::PromptTooLong {
                 prompt_tokens: self.tokens.len() + 1,
                 max_seq_len: self.max_seq_len(),
             });
         }
-        self.run(&[token], true)
+        self.run(&[token], true)?;
+        std::mem::swap(&mut self.logits.data, logits);
+        Ok(())
     }
 
     /// Keeps the first `len` cached positions (`len` ≤ the cached length).
@@ -157,25 +174,24 @@ impl<'m> Session<'m> {
         self.tokens.truncate(len);
     }
 
-    /// Runs `tokens` at the next positions; returns the last one's logits when
-    /// `want_logits`, else an empty vector.
-    fn run(&mut self, tokens: &[u32], want_logits: bool) -> Result<Vec<f32>> {
+    /// Runs `tokens` at the next positions; leaves the last one's logits in `self.logits`
+    /// when `want_logits`, else no rows.
+    fn run(&mut self, tokens: &[u32], want_logits: bool) -> Result<()> {
         let start_pos = u32::try_from(self.tokens.len()).expect("context lengths fit in u32");
-        let mut batch = Batch::for_sequence(tokens, start_pos, SLOT);
+        self.batch.set_sequence(tokens, start_pos, SLOT);
         if !want_logits {
-            batch.logit_rows.clear();
+            self.batch.logit_rows.clear();
         }
-        let logits = self.model.forward(&batch, &mut self.kv, self.cpu)?;
+        self.model
+            .forward_into(&self.batch, &mut self.kv, self.cpu, &mut self.logits)?;
         self.tokens.extend_from_slice(tokens);
-        if !want_logits {
-            return Ok(Vec::new());
+        let want_rows = usize::from(want_logits);
+        if self.logits.n_rows() != want_rows {
+            return Err(EngineError::MissingLogits {
+                expected: want_rows,
+                got: self.logits.n_rows(),
+            });
         }
-        match logits.row(0) {
-            Some(row) if logits.n_rows() == 1 => Ok(row.to_vec()),
-            _ => Err(EngineError::MissingLogits {
-                expected: 1,
-                got: logits.n_rows(),
-            }),
-        }
+        Ok(())
     }
 }

@@ -27,13 +27,23 @@ impl Batch {
     /// A batch holding one sequence's tokens at positions `start_pos..`, in slot `slot`,
     /// asking for the logits of the last token only.
     pub fn for_sequence(tokens: &[u32], start_pos: u32, slot: usize) -> Batch {
+        let mut batch = Batch::default();
+        batch.set_sequence(tokens, start_pos, slot);
+        batch
+    }
+
+    /// Makes this batch what [`Batch::for_sequence`] returns, reusing its buffers.
+    pub fn set_sequence(&mut self, tokens: &[u32], start_pos: u32, slot: usize) {
         let n_tokens = tokens.len();
-        Batch {
-            tokens: tokens.to_vec(),
-            positions: (0..n_tokens).map(|i| start_pos + i as u32).collect(),
-            seq_slots: vec![slot; n_tokens],
-            logit_rows: n_tokens.checked_sub(1).into_iter().collect(),
-        }
+        self.tokens.clear();
+        self.tokens.extend_from_slice(tokens);
+        self.positions.clear();
+        self.positions
+            .extend((0..n_tokens).map(|i| start_pos + i as u32));
+        self.seq_slots.clear();
+        self.seq_slots.resize(n_tokens, slot);
+        self.logit_rows.clear();
+        self.logit_rows.extend(n_tokens.checked_sub(1));
     }
 
     /// Number of tokens (rows).
@@ -63,7 +73,6 @@ impl Batch {
                 });
             }
         }
-        let mut next_pos: Vec<Option<usize>> = vec![None; kv.n_slots()];
         for token_idx in 0..n_tokens {
             let token = self.tokens[token_idx];
             if token as usize >= n_vocab {
@@ -96,19 +105,24 @@ impl Batch {
                     capacity: kv.slot_capacity(slot),
                 });
             }
-            let expected = next_pos
-                .get_mut(slot)
-                .ok_or(Error::SlotOutOfRange { slot, n_slots })?
-                .get_or_insert_with(|| kv.slot_len(slot));
-            if pos as usize != *expected {
+            if slot >= n_slots {
+                return Err(Error::SlotOutOfRange { slot, n_slots });
+            }
+            // The slot's previous token in the batch (usually the one just before, when a
+            // batch holds each sequence's tokens together) or else its cached length: found by
+            // scanning back rather than with a per-slot table, so validating allocates nothing.
+            let expected = self.seq_slots[..token_idx]
+                .iter()
+                .rposition(|&s| s == slot)
+                .map_or_else(|| kv.slot_len(slot), |j| self.positions[j] as usize + 1);
+            if pos as usize != expected {
                 return Err(Error::PositionGap {
                     token_idx,
                     slot,
                     pos,
-                    expected: *expected,
+                    expected,
                 });
             }
-            *expected += 1;
         }
         if let Some(&row) = self.logit_rows.iter().find(|&&row| row >= n_tokens) {
             return Err(Error::LogitRowOutOfRange { row, n_tokens });
@@ -118,7 +132,7 @@ impl Batch {
 }
 
 /// Logits for the requested rows of a batch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Logits {
     /// Width of each row.
     pub n_vocab: usize,

@@ -76,6 +76,22 @@ impl Model {
     /// logit rows out of range) or a cache of another shape; during compute only for a
     /// backend failure.
     pub fn forward(&self, batch: &Batch, kv: &mut KvCache, cpu: &Cpu) -> Result<Logits> {
+        let mut logits = Logits::default();
+        self.forward_into(batch, kv, cpu, &mut logits)?;
+        Ok(logits)
+    }
+
+    /// [`Model::forward`] into a caller's `logits`, whose buffer is reused: a decode loop
+    /// that keeps one allocates nothing per step once the buffers have grown to its batch.
+    /// On an error `logits` holds no rows.
+    pub fn forward_into(
+        &self,
+        batch: &Batch,
+        kv: &mut KvCache,
+        cpu: &Cpu,
+        logits: &mut Logits,
+    ) -> Result<()> {
+        logits.data.clear();
         let hp = &self.spec().hparams;
         kv.check_shape(hp)?;
         batch.validate(hp.n_vocab, hp.max_seq_len, kv)?;
@@ -83,13 +99,14 @@ impl Model {
             cpu,
             file: &self.file,
         };
-        let data = self.arch.forward(&ctx, batch, kv)?;
+        logits.n_vocab = hp.n_vocab;
+        if let Err(e) = self.arch.forward(&ctx, batch, kv, &mut logits.data) {
+            logits.data.clear();
+            return Err(e);
+        }
         for (&slot, &pos) in batch.seq_slots.iter().zip(&batch.positions) {
             kv.set_slot_len(slot, pos as usize + 1)?;
         }
-        Ok(Logits {
-            n_vocab: hp.n_vocab,
-            data,
-        })
+        Ok(())
     }
 }

@@ -97,6 +97,9 @@ pub(crate) struct Core<'t> {
     queued: Arc<AtomicUsize>,
     totals: Totals,
     shutdown: Option<ShutdownMode>,
+    /// The step's batch and logits, kept so a step reuses their buffers.
+    batch: Batch,
+    logits: Logits,
 }
 
 impl<'t> Core<'t> {
@@ -116,6 +119,8 @@ impl<'t> Core<'t> {
             queued: init.queued,
             totals: Totals::default(),
             shutdown: None,
+            batch: Batch::default(),
+            logits: Logits::default(),
         }
     }
 
@@ -234,10 +239,12 @@ impl<'t> Core<'t> {
         if plan.seqs.is_empty() {
             return;
         }
-        match copied.and_then(|()| self.execute(&plan)) {
-            Ok(logits) => self.update(&plan, &logits),
+        let mut logits = std::mem::take(&mut self.logits);
+        match copied.and_then(|()| self.execute(&plan, &mut logits)) {
+            Ok(()) => self.update(&plan, &logits),
             Err(e) => self.fail_plan(&plan, &e),
         }
+        self.logits = logits;
         self.totals.steps += 1;
     }
 
@@ -276,9 +283,25 @@ impl<'t> Core<'t> {
         copied
     }
 
-    /// Maps the block tables and runs one forward pass over every scheduled token.
-    fn execute(&mut self, plan: &StepPlan) -> Result<Logits> {
-        let mut batch = Batch::default();
+    /// Maps the block tables and runs one forward pass over every scheduled token, into
+    /// `logits`. The batch's buffers are kept for the next step.
+    fn execute(&mut self, plan: &StepPlan, logits: &mut Logits) -> Result<()> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let result = self.fill_batch(plan, &mut batch).and_then(|()| {
+            Ok(self
+                .model
+                .forward_into(&batch, &mut self.kv, &self.cpu, logits)?)
+        });
+        self.batch = batch;
+        result
+    }
+
+    /// Maps the block tables of `plan`'s sequences and writes their tokens into `batch`.
+    fn fill_batch(&mut self, plan: &StepPlan, batch: &mut Batch) -> Result<()> {
+        batch.tokens.clear();
+        batch.positions.clear();
+        batch.seq_slots.clear();
+        batch.logit_rows.clear();
         for s in &plan.seqs {
             self.kv
                 .set_block_table(s.slot, &self.sched.block_table(s.id))?;
@@ -295,7 +318,7 @@ impl<'t> Core<'t> {
                 batch.logit_rows.push(batch.tokens.len() - 1);
             }
         }
-        Ok(self.model.forward(&batch, &mut self.kv, &self.cpu)?)
+        Ok(())
     }
 
     /// Advances the scheduler, forks pending choices, samples and streams every sequence

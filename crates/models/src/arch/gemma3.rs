@@ -237,8 +237,14 @@ fn attn_scale(spec: &ModelSpec) -> f32 {
 }
 
 impl Architecture for Gemma3 {
-    fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>> {
-        Scratch::with(|s| self.forward_with(ctx, batch, kv, s))
+    fn forward(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &Batch,
+        kv: &mut KvCache,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        Scratch::with(|s| self.forward_with(ctx, batch, kv, s, logits))
     }
 }
 
@@ -251,7 +257,8 @@ impl Gemma3 {
         batch: &Batch,
         kv: &mut KvCache,
         s: &mut Scratch,
-    ) -> Result<Vec<f32>> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let (cpu, n_tokens) = (ctx.cpu, batch.n_tokens());
         let a = &self.attn_global;
         let d_model = self.embd.d_model;
@@ -285,8 +292,8 @@ impl Gemma3 {
             rope.apply_table(cpu, q, a.n_heads, table);
             rope.apply_table(cpu, k, a.n_kv_heads, table);
             let qkv = Qkv { q, k, v };
-            let att = attention(cpu, attn, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
-            l.wo.forward_into(ctx, &att, n_tokens, o)?;
+            let att = attention(cpu, attn, qkv, kv.layer(layer_idx), batch, &mut s.attn); // [n_tokens, n_heads * head_dim_v]
+            l.wo.forward_into(ctx, att, n_tokens, o)?;
             l.post_attn_norm.apply(cpu, o);
             tap(o, "attn_post_norm", Some(layer_idx));
             l.ffn_norm.add_apply(cpu, x, o, h); // x += o; h = ffn_norm(x)
@@ -301,8 +308,9 @@ impl Gemma3 {
             }
             tap(x, "l_out", Some(layer_idx));
         }
-        let logits = self.head.forward(ctx, x, &batch.logit_rows, &mut s.h)?;
-        tap(&logits, "result_output", None);
-        Ok(logits)
+        self.head
+            .forward(ctx, x, &batch.logit_rows, &mut s.h, logits)?;
+        tap(logits, "result_output", None);
+        Ok(())
     }
 }

@@ -20,8 +20,15 @@ use crate::layers::attention::AttnParams;
 /// A loaded architecture: weights plus config, stateless with respect to sequences.
 pub(crate) trait Architecture: Send + Sync {
     /// Runs `batch` (already validated against `kv`), appending its keys and values to
-    /// `kv`, and returns the logits of `batch.logit_rows`: `[logit_rows.len(), n_vocab]`.
-    fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>>;
+    /// `kv`, and writes the logits of `batch.logit_rows` into `logits`, resized to
+    /// `[logit_rows.len(), n_vocab]`.
+    fn forward(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &Batch,
+        kv: &mut KvCache,
+        logits: &mut Vec<f32>,
+    ) -> Result<()>;
 }
 
 /// Attention parameters from the hyperparameters: the usual `1/sqrt(head_dim)` scale, the

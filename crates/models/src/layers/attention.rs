@@ -18,10 +18,10 @@
 //! every query head of the group against each key and value row once, with the backend's
 //! SIMD kernels reading f32, f16 or q8_0 rows directly, and leaves an unnormalized partial
 //! result (accumulators, maximum, sum) that [`merge`] combines. Scores live in a per-thread
-//! buffer; the only allocations are a few per call (per layer), none per token or head.
+//! buffer, and the task plan, partial results and output in the caller's [`AttnScratch`], so
+//! once they have grown to the batch a call allocates nothing.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 use skiff_backend_cpu::Cpu;
 use skiff_backend_cpu::attn::{AttnKernels, prefetch_rows};
@@ -71,15 +71,36 @@ thread_local! {
 /// do not either.
 const SPLIT: usize = 256;
 
+/// Reusable buffers of [`attention`]: they grow to the largest batch seen, then a call
+/// allocates nothing.
+#[derive(Debug, Default)]
+pub struct AttnScratch {
+    /// The plan's first task of each token.
+    task_start: Vec<usize>,
+    /// One unnormalized [`Partial`] per task.
+    partials: Vec<f32>,
+    /// The output, `[n_tokens, n_heads * head_dim_v]`.
+    out: Vec<f32>,
+}
+
+impl AttnScratch {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.task_start.capacity() * std::mem::size_of::<usize>()
+            + (self.partials.capacity() + self.out.capacity()) * std::mem::size_of::<f32>()
+    }
+}
+
 /// Appends the batch's keys and values to `kv` and returns the attention output,
-/// `[n_tokens, n_heads * head_dim_v]`.
-pub fn attention(
+/// `[n_tokens, n_heads * head_dim_v]`, held in `s`.
+pub fn attention<'s>(
     cpu: &Cpu,
     p: &AttnParams,
     qkv: Qkv<'_>,
     mut kv: LayerKv<'_>,
     batch: &Batch,
-) -> Vec<f32> {
+    s: &'s mut AttnScratch,
+) -> &'s [f32] {
     let k_dim = p.n_kv_heads * p.head_dim;
     let v_dim = p.n_kv_heads * p.head_dim_v;
     for (t, (&slot, &pos)) in batch.seq_slots.iter().zip(&batch.positions).enumerate() {
@@ -92,27 +113,23 @@ pub fn attention(
     let kv = &kv;
     let kernels = cpu.attn_kernels(kv.row_type());
     let group = p.n_heads / p.n_kv_heads;
-    let plan = Plan::new(p, batch);
+    let plan = Plan::new(p, batch, std::mem::take(&mut s.task_start));
     let stride = Partial::stride(group, p.head_dim_v);
-    let mut partials = vec![0.0f32; plan.n_tasks() * stride];
-    // Each task owns its partial result, so the locks never contend.
-    let chunks: Vec<Mutex<&mut [f32]>> = partials.chunks_mut(stride).map(Mutex::new).collect();
-    cpu.parallel_for(plan.n_tasks(), &|task| {
+    // Every task writes all of its partial (`Task::attend`), so stale values never show.
+    let partials = super::sized(&mut s.partials, plan.n_tasks() * stride);
+    cpu.parallel_chunks_mut(partials, stride, &|task, dst| {
         let (t, kv_head, range) = plan.task(task);
         let q = &qkv.q[(t * p.n_heads + kv_head * group) * p.head_dim..][..group * p.head_dim];
-        let mut dst = chunks[task]
-            .lock()
-            .expect("each chunk is locked by one task only");
         let job = Task {
             p,
             kernels: &kernels,
             seq: kv.seq(batch.seq_slots[t]),
             kv_head,
         };
-        SCRATCH.with(|scratch| job.attend(q, range, &mut scratch.borrow_mut(), &mut dst));
+        SCRATCH.with(|scratch| job.attend(q, range, &mut scratch.borrow_mut(), dst));
     });
-    drop(chunks);
-    let mut out = vec![0.0f32; batch.n_tokens() * p.n_heads * p.head_dim_v];
+    let out = super::sized(&mut s.out, batch.n_tokens() * p.n_heads * p.head_dim_v);
+    out.fill(0.0); // `merge` accumulates
     for (tk, dst) in out.chunks_exact_mut(group * p.head_dim_v).enumerate() {
         let (t, kv_head) = (tk / p.n_kv_heads, tk % p.n_kv_heads);
         let tasks = plan.tasks_of(t, kv_head);
@@ -123,6 +140,7 @@ pub fn attention(
             dst,
         );
     }
+    s.task_start = plan.task_start;
     out
 }
 
@@ -136,12 +154,14 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(p: &AttnParams, batch: &'a Batch) -> Plan<'a> {
+    /// The plan of `batch`, its task starts kept in `task_start` (cleared first).
+    fn new(p: &AttnParams, batch: &'a Batch, mut task_start: Vec<usize>) -> Plan<'a> {
+        task_start.clear();
         let mut plan = Plan {
             batch,
             window: p.window,
             n_kv_heads: p.n_kv_heads,
-            task_start: Vec::with_capacity(batch.n_tokens() + 1),
+            task_start,
         };
         let mut total = 0;
         plan.task_start.push(0);
@@ -341,7 +361,8 @@ mod tests {
             k: &k,
             v: &v,
         };
-        let out = attention(&cpu, p, qkv, kv.layer(0), &batch);
+        let mut scratch = AttnScratch::default();
+        let out = attention(&cpu, p, qkv, kv.layer(0), &batch, &mut scratch);
         for t in 0..n_tokens {
             let first = p.window.map_or(0, |w| (t + 1).saturating_sub(w));
             let keys: Vec<&[f32]> = (first..=t).map(|j| &k[j * 4..j * 4 + 4]).collect();

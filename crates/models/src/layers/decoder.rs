@@ -112,8 +112,14 @@ impl Decoder {
 }
 
 impl Architecture for Decoder {
-    fn forward(&self, ctx: &Ctx<'_>, batch: &Batch, kv: &mut KvCache) -> Result<Vec<f32>> {
-        Scratch::with(|s| self.forward_with(ctx, batch, kv, s))
+    fn forward(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &Batch,
+        kv: &mut KvCache,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        Scratch::with(|s| self.forward_with(ctx, batch, kv, s, logits))
     }
 }
 
@@ -126,7 +132,8 @@ impl Decoder {
         batch: &Batch,
         kv: &mut KvCache,
         s: &mut Scratch,
-    ) -> Result<Vec<f32>> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let (cpu, n_tokens) = (ctx.cpu, batch.n_tokens());
         let a = &self.attn;
         let d_model = self.embd.d_model;
@@ -156,8 +163,8 @@ impl Decoder {
             self.rope.apply_table(cpu, q, a.n_heads, rope);
             self.rope.apply_table(cpu, k, a.n_kv_heads, rope);
             let qkv = Qkv { q, k, v };
-            let attn = attention(cpu, a, qkv, kv.layer(layer_idx), batch); // [n_tokens, n_heads * head_dim_v]
-            l.wo.forward_into(ctx, &attn, n_tokens, o)?;
+            let attn = attention(cpu, a, qkv, kv.layer(layer_idx), batch, &mut s.attn); // [n_tokens, n_heads * head_dim_v]
+            l.wo.forward_into(ctx, attn, n_tokens, o)?;
             tap(o, "attn_out", Some(layer_idx));
             l.ffn_norm.add_apply(cpu, x, o, h); // x += o; h = ffn_norm(x)
             tap(h, "ffn_norm", Some(layer_idx));
@@ -170,8 +177,9 @@ impl Decoder {
             }
             tap(x, "l_out", Some(layer_idx));
         }
-        let logits = self.head.forward(ctx, x, &batch.logit_rows, &mut s.h)?;
-        tap(&logits, "result_output", None);
-        Ok(logits)
+        self.head
+            .forward(ctx, x, &batch.logit_rows, &mut s.h, logits)?;
+        tap(logits, "result_output", None);
+        Ok(())
     }
 }

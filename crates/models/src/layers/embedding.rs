@@ -31,13 +31,14 @@ impl Embedding {
         debug_assert_eq!(x.len(), tokens.len() * self.d_model, "[n_tokens, d_model]");
         let data = ctx.file.tensor_bytes(&self.info);
         let (name, dtype) = (&self.info.name, self.info.dtype);
-        let row_bytes = dtype
-            .bytes_for(self.d_model as u64)
-            .ok_or(Error::UnsupportedDType {
-                name: name.clone(),
-                dtype,
-                reason: "d_model must be a whole number of blocks",
-            })? as usize;
+        let row_bytes =
+            dtype
+                .bytes_for(self.d_model as u64)
+                .ok_or_else(|| Error::UnsupportedDType {
+                    name: name.clone(),
+                    dtype,
+                    reason: "d_model must be a whole number of blocks",
+                })? as usize;
         for (token_idx, (row, &token)) in x.chunks_exact_mut(self.d_model).zip(tokens).enumerate() {
             let start = token as usize * row_bytes;
             let src = data

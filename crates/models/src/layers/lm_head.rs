@@ -15,26 +15,29 @@ pub struct LmHead {
 }
 
 impl LmHead {
-    /// Logits of rows `rows` of the hidden states `x` (`[n_tokens, d_model]`):
-    /// `[rows.len(), n_vocab]`. `h` is a scratch buffer for the gathered, normed rows.
+    /// Writes the logits of rows `rows` of the hidden states `x` (`[n_tokens, d_model]`) into
+    /// `logits`, resized to `[rows.len(), n_vocab]`. `h` is a scratch buffer for the gathered,
+    /// normed rows.
     pub fn forward(
         &self,
         ctx: &Ctx<'_>,
         x: &[f32],
         rows: &[usize],
         h: &mut Vec<f32>,
-    ) -> Result<Vec<f32>> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let d_model = self.norm.dim();
         h.clear(); // [n_rows, d_model]
         for &r in rows {
             h.extend_from_slice(&x[r * d_model..(r + 1) * d_model]);
         }
         self.norm.apply(ctx.cpu, h);
-        let mut logits = vec![0.0f32; rows.len() * self.output.n_out()]; // [n_rows, n_vocab]
-        self.output.forward_into(ctx, h, rows.len(), &mut logits)?;
+        // [n_rows, n_vocab], every value written by the product
+        let logits = super::sized(logits, rows.len() * self.output.n_out());
+        self.output.forward_into(ctx, h, rows.len(), logits)?;
         if let Some(cap) = self.softcap {
-            ctx.cpu.softcap(&mut logits, cap);
+            ctx.cpu.softcap(logits, cap);
         }
-        Ok(logits)
+        Ok(())
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The elementwise math (norms, RoPE, gated activations, residual adds) runs on the
 //! backend's SIMD kernels (`Cpu::rms_norm`, `Cpu::rope`, ...), on the calling thread. The
-//! activations of a forward pass live in a [`Scratch`] that is reused from call to call, so a
-//! decode step allocates nothing but the logits it returns.
+//! activations of a forward pass live in a [`Scratch`] that is reused from call to call, and
+//! the logits in the caller's buffer (`Model::forward_into`), so a decode step allocates
+//! nothing once the buffers have grown to its batch (`tests/no_alloc.rs` counts).
 
 pub mod attention;
 pub mod decoder;
@@ -50,6 +51,8 @@ pub(crate) struct Scratch {
     pub up: Vec<f32>,
     /// RoPE cosines and sines of the batch's positions, one table per RoPE configuration.
     pub rope: [rope::RopeTable; 2],
+    /// The attention's plan, partial results and output.
+    pub attn: attention::AttnScratch,
 }
 
 /// Buffers larger than this (in total) are dropped after the call rather than kept for the
@@ -81,7 +84,7 @@ impl Scratch {
                 .iter()
                 .map(rope::RopeTable::capacity)
                 .sum::<usize>();
-        floats * std::mem::size_of::<f32>()
+        floats * std::mem::size_of::<f32>() + self.attn.bytes()
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use skiff_backend_cpu::Cpu;
-use skiff_models::{Batch, KvCache, Model};
+use skiff_models::{Batch, KvCache, Logits, Model};
 
 use super::report::{self, Row, Test};
 use super::roofline;
@@ -47,6 +47,8 @@ pub fn run(
                 rng: &mut rng,
                 bos,
                 n_batch: args.batch_size,
+                batch: Batch::default(),
+                logits: Logits::default(),
             };
             // Warmup as llama-bench: the whole prompt, or one generated token.
             bench.once(test.n_prompt, test.n_gen.min(1))?;
@@ -98,6 +100,8 @@ struct Bench<'a> {
     rng: &'a mut TokenRng,
     bos: Option<u32>,
     n_batch: usize,
+    batch: Batch,
+    logits: Logits,
 }
 
 impl Bench<'_> {
@@ -128,14 +132,14 @@ impl Bench<'_> {
         Ok(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
+    /// One forward pass, into buffers kept across calls (as a decode loop keeps them).
     fn forward(&mut self, tokens: &[u32], pos: usize) -> anyhow::Result<()> {
         let start = u32::try_from(pos).context("position overflows u32")?;
-        let batch = Batch::for_sequence(tokens, start, 0);
-        let logits = self
-            .model
-            .forward(&batch, self.kv, self.cpu)
+        self.batch.set_sequence(tokens, start, 0);
+        self.model
+            .forward_into(&self.batch, self.kv, self.cpu, &mut self.logits)
             .with_context(|| format!("forward pass at position {pos}"))?;
-        std::hint::black_box(logits);
+        std::hint::black_box(&self.logits);
         Ok(())
     }
 }
