@@ -244,16 +244,22 @@ fn prefetch_ahead(blk: *const u8, len: usize) {
     prefetch_span(blk.wrapping_add(PREFETCH), len);
 }
 
-/// Prefetches into L1 every cache line that overlaps `p..p + len`. A hint: it reads nothing
-/// architecturally and never faults, so addresses past the group's end are harmless; they
-/// are computed with wrapping arithmetic (no out-of-bounds `add`).
+/// Prefetches into L1 every cache line that overlaps `p..p + len` (`len > 0`). A hint: it
+/// reads nothing architecturally and never faults, so addresses past the group's end are
+/// harmless; they are computed with wrapping arithmetic (no out-of-bounds `add`).
+///
+/// `len` is a constant at every call, so the loop unrolls into a fixed number of prefetches
+/// without branches: one per line the span can touch, the last line repeated where it
+/// touches fewer. A repeated hint costs a load slot; counting the lines per block cost a
+/// data-dependent branch and 5-8% of the Q4_1 one-token kernel's time.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn prefetch_span(p: *const u8, len: usize) {
     let mis = p as usize & 63;
     let first = p.wrapping_sub(mis);
-    for line in (0..mis + len).step_by(64) {
-        _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(line).cast());
+    let last = (mis + len - 1) & !63;
+    for i in 0..len.div_ceil(64) + 1 {
+        _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add((64 * i).min(last)).cast());
     }
 }
 
