@@ -170,7 +170,7 @@ impl ActFormat {
             return;
         }
         let (blocks, trailer) = row.split_at_mut(self.row_bytes(n_values));
-        let f16_at = |b: &[u8], at: usize| half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
+        use crate::scalar::f16_at;
         for (block, t) in blocks
             .chunks_exact(self.block_bytes())
             .zip(trailer.chunks_exact_mut(PACKED_TRAILER_BYTES))
@@ -357,6 +357,7 @@ pub(crate) fn check_dot_args(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scalar::{f16_at, f32_at};
 
     /// The trailer holds each block's `d` (and Q8_1's `s`) widened exactly, and Q8_0's sum.
     #[test]
@@ -375,15 +376,14 @@ mod tests {
             let (blocks, trailer) = row.split_at(format.row_bytes(96));
             for (b, block) in blocks.chunks_exact(format.block_bytes()).enumerate() {
                 let t = &trailer[8 * b..8 * b + 8];
-                let f16 = |at: usize| half::f16::from_le_bytes([block[at], block[at + 1]]);
-                let word = |at: usize| [t[at], t[at + 1], t[at + 2], t[at + 3]];
-                assert_eq!(f32::from_le_bytes(word(0)), f16(0).to_f32(), "{format:?} d");
+                assert_eq!(f32_at(t, 0), f16_at(block, 0), "{format:?} d");
                 if format == ActFormat::Q8_0 {
                     let sum: i32 = block[2..].iter().map(|&q| i32::from(q as i8)).sum();
                     assert_ne!(sum, 0, "the test's blocks have nonzero sums");
-                    assert_eq!(i32::from_le_bytes(word(4)), sum, "block {b} sum");
+                    let got = i32::from_le_bytes([t[4], t[5], t[6], t[7]]);
+                    assert_eq!(got, sum, "block {b} sum");
                 } else {
-                    assert_eq!(f32::from_le_bytes(word(4)), f16(2).to_f32(), "block {b} s");
+                    assert_eq!(f32_at(t, 4), f16_at(block, 2), "block {b} s");
                 }
             }
         }

@@ -34,16 +34,21 @@ impl Batch {
 
     /// Makes this batch what [`Batch::for_sequence`] returns, reusing its buffers.
     pub fn set_sequence(&mut self, tokens: &[u32], start_pos: u32, slot: usize) {
+        self.clear();
         let n_tokens = tokens.len();
-        self.tokens.clear();
         self.tokens.extend_from_slice(tokens);
-        self.positions.clear();
         self.positions
             .extend((0..n_tokens).map(|i| start_pos + i as u32));
-        self.seq_slots.clear();
         self.seq_slots.resize(n_tokens, slot);
-        self.logit_rows.clear();
         self.logit_rows.extend(n_tokens.checked_sub(1));
+    }
+
+    /// Empties the batch, keeping its buffers for the next one.
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.positions.clear();
+        self.seq_slots.clear();
+        self.logit_rows.clear();
     }
 
     /// Number of tokens (rows).

@@ -13,7 +13,7 @@ use crate::arch::Architecture;
 use crate::batch::{Batch, Logits};
 use crate::error::Result;
 use crate::kv::KvCache;
-use crate::layers::Ctx;
+use crate::layers::{Ctx, Scratch};
 use crate::registry;
 use crate::weights::Loader;
 
@@ -100,7 +100,8 @@ impl Model {
             file: &self.file,
         };
         logits.n_vocab = hp.n_vocab;
-        if let Err(e) = self.arch.forward(&ctx, batch, kv, &mut logits.data) {
+        let computed = Scratch::with(|s| self.arch.forward(&ctx, batch, kv, s, &mut logits.data));
+        if let Err(e) = computed {
             logits.data.clear();
             return Err(e);
         }

@@ -28,10 +28,7 @@ fn decode_allocations(model: &Model) -> u64 {
         .forward_into(&batch, &mut kv, &cpu, &mut logits)
         .expect("prefill");
     let mut step = |batch: &mut Batch, logits: &mut Logits| {
-        batch.tokens.clear();
-        batch.positions.clear();
-        batch.seq_slots.clear();
-        batch.logit_rows.clear();
+        batch.clear();
         for slot in 0..n_seqs {
             let row = logits.row(slot).expect("one logits row per sequence");
             let next = (0..row.len()).fold(0, |best, i| if row[i] > row[best] { i } else { best });

@@ -18,19 +18,9 @@ use skiff_server::{EngineSettings, ServerConfig};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnects_free_kv_blocks() {
     let s = TestServer::tiny().await;
-    let body = chat_body(
-        "Hi",
-        json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
-    );
     let mut held = Vec::new();
     for _ in 0..6 {
-        let resp = s
-            .client
-            .post(s.url("/v1/chat/completions"))
-            .json_body(&body)
-            .send()
-            .await
-            .expect("sent");
+        let resp = s.open_long_stream().await;
         let mut stream = resp.bytes_stream();
         // Role chunk, then at least one token.
         for _ in 0..2 {
@@ -126,17 +116,7 @@ async fn thirty_two_streams_no_errors_memory_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_open_streams() {
     let s = TestServer::tiny().await;
-    let body = chat_body(
-        "Hi",
-        json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
-    );
-    let resp = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .json_body(&body)
-        .send()
-        .await
-        .expect("sent");
+    let resp = s.open_long_stream().await;
     let state = s.state.clone();
     let done = s.shutdown();
     let text = resp.text().await.expect("stream read to its end");
@@ -165,18 +145,7 @@ async fn shutdown_deadline_cancels_with_error_event() {
             ..EngineSettings::default()
         };
         let s = TestServer::start(tiny_path(), TINY, config, settings).await;
-        let body = chat_body(
-            "Hi",
-            json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
-        );
-        let resp = s
-            .client
-            .post(s.url("/v1/chat/completions"))
-            .json_body(&body)
-            .send()
-            .await
-            .expect("sent");
-        let mut stream = resp.bytes_stream();
+        let mut stream = s.open_long_stream().await.bytes_stream();
         stream.next().await.expect("first chunk").expect("bytes");
         let done = s.shutdown();
         let mut text = String::new();

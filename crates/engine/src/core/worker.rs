@@ -298,10 +298,7 @@ impl<'t> Core<'t> {
 
     /// Maps the block tables of `plan`'s sequences and writes their tokens into `batch`.
     fn fill_batch(&mut self, plan: &StepPlan, batch: &mut Batch) -> Result<()> {
-        batch.tokens.clear();
-        batch.positions.clear();
-        batch.seq_slots.clear();
-        batch.logit_rows.clear();
+        batch.clear();
         for s in &plan.seqs {
             self.kv
                 .set_block_table(s.slot, &self.sched.block_table(s.id))?;

@@ -237,21 +237,9 @@ fn attn_scale(spec: &ModelSpec) -> f32 {
 }
 
 impl Architecture for Gemma3 {
+    /// Each residual add is fused with the norm that follows it (the next sub-block's input
+    /// norm).
     fn forward(
-        &self,
-        ctx: &Ctx<'_>,
-        batch: &Batch,
-        kv: &mut KvCache,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        Scratch::with(|s| self.forward_with(ctx, batch, kv, s, logits))
-    }
-}
-
-impl Gemma3 {
-    /// The forward pass over `s`'s buffers. Each residual add is fused with the norm that
-    /// follows it (the next sub-block's input norm).
-    fn forward_with(
         &self,
         ctx: &Ctx<'_>,
         batch: &Batch,

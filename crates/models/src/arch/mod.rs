@@ -14,19 +14,20 @@ use skiff_formats::{HParams, ModelSpec};
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::kv::KvCache;
-use crate::layers::Ctx;
 use crate::layers::attention::AttnParams;
+use crate::layers::{Ctx, Scratch};
 
 /// A loaded architecture: weights plus config, stateless with respect to sequences.
 pub(crate) trait Architecture: Send + Sync {
     /// Runs `batch` (already validated against `kv`), appending its keys and values to
     /// `kv`, and writes the logits of `batch.logit_rows` into `logits`, resized to
-    /// `[logit_rows.len(), n_vocab]`.
+    /// `[logit_rows.len(), n_vocab]`. The activations live in `s`.
     fn forward(
         &self,
         ctx: &Ctx<'_>,
         batch: &Batch,
         kv: &mut KvCache,
+        s: &mut Scratch,
         logits: &mut Vec<f32>,
     ) -> Result<()>;
 }

@@ -112,21 +112,9 @@ impl Decoder {
 }
 
 impl Architecture for Decoder {
+    /// Each residual add is fused with the norm that follows it (the next sub-block's input
+    /// norm).
     fn forward(
-        &self,
-        ctx: &Ctx<'_>,
-        batch: &Batch,
-        kv: &mut KvCache,
-        logits: &mut Vec<f32>,
-    ) -> Result<()> {
-        Scratch::with(|s| self.forward_with(ctx, batch, kv, s, logits))
-    }
-}
-
-impl Decoder {
-    /// The forward pass over `s`'s buffers. Each residual add is fused with the norm that
-    /// follows it (the next sub-block's input norm).
-    fn forward_with(
         &self,
         ctx: &Ctx<'_>,
         batch: &Batch,

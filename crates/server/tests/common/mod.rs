@@ -167,6 +167,21 @@ impl TestServer {
         (status, resp.text().await.expect("body read"))
     }
 
+    /// Opens a streaming chat that generates until the context is full ("Hi", no token
+    /// limit, EOS ignored) and returns the response as soon as its headers arrive.
+    pub async fn open_long_stream(&self) -> reqwest::Response {
+        let body = chat_body(
+            "Hi",
+            serde_json::json!({"stream": true, "max_tokens": null, "ignore_eos": true}),
+        );
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .json_body(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// POSTs a streaming request and returns every SSE data payload, in order.
     pub async fn stream(&self, path: &str, body: &Value) -> Vec<String> {
         let resp = self

@@ -4,8 +4,9 @@
 //! vectors with masks and shifts), 8 `vpmaddubsw` against broadcast 4-value activation groups
 //! accumulate in i16, `vpmaddwd` widens, and one FMA applies the 8 rows' scales (converted
 //! together from 8 packed f16) times the activation block's (one f32 broadcast from the
-//! activation row's trailer, as its block sum for Q4_0 / Q5_0). Q8_0 has 8 vectors of signed values and uses ggml's sign trick
-//! (`|w| · sign(a, w)`), widening each product right away since its i16 sums would overflow.
+//! activation row's trailer, as its block sum for Q4_0 / Q5_0). Q8_0 has 8 vectors of signed
+//! values and uses ggml's sign trick (`|w| · sign(a, w)`), widening each product right away
+//! since its i16 sums would overflow.
 //! The K-quants apply per-row sub-block scales with `vpmaddwd` and their offsets through the
 //! activation block sums. Activation rows are taken 2 at a time so each unpacked weight vector
 //! is used twice; every output's arithmetic is the same whichever path computes it (batch
