@@ -12,6 +12,10 @@
 #   BUILD_JOBS                 parallel compile jobs (default 2)
 #   PYTHON                     python used to create the venv (default python3)
 #   BUILD_SERVER               1: also build `llama-server` (for bench/serve_side_by_side.sh)
+#   LLAMA_BUILD_DIR            build tree (default $CACHE/llama.cpp-$VERSION-build)
+#   LLAMA_CMAKE_ARGS           extra CMake arguments, after the defaults, e.g. to build on one machine for
+#                              another: "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+#                              -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON"
 set -euo pipefail
 
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
@@ -19,7 +23,7 @@ CACHE="${SKIFF_BENCH_CACHE:-$HOME/.cache/skiff-bench}"
 JOBS="${BUILD_JOBS:-2}"
 PY="${PYTHON:-python3}"
 VENV="$CACHE/venv"
-BUILD="$CACHE/llama.cpp-$VERSION-build"
+BUILD="${LLAMA_BUILD_DIR:-$CACHE/llama.cpp-$VERSION-build}"
 mkdir -p "$CACHE"
 
 log() { echo "[build_llama_cpp] $*" >&2; }
@@ -46,10 +50,10 @@ if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -x "$BUILD/bin/llama-batched-bench" 
   [ -f "$SRC/CMakeLists.txt" ] || { log "no llama.cpp CMakeLists.txt under $SRC"; exit 1; }
   SERVER_FLAG=OFF TARGETS="llama-bench llama-batched-bench"
   if [ "$SERVER" = 1 ]; then SERVER_FLAG=ON TARGETS="$TARGETS llama-server"; fi
-  log "configuring $SRC -> $BUILD (CPU only, GGML_NATIVE=ON)"
+  log "configuring $SRC -> $BUILD (CPU only, GGML_NATIVE=ON ${LLAMA_CMAKE_ARGS:-})"
   "$VENV/bin/cmake" -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER="$SERVER_FLAG" \
-    -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DBUILD_SHARED_LIBS=OFF >&2
+    -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DBUILD_SHARED_LIBS=OFF ${LLAMA_CMAKE_ARGS:-} >&2
   log "building $TARGETS with -j$JOBS"
   nice -n 10 "$VENV/bin/cmake" --build "$BUILD" --config Release -j "$JOBS" \
     --target $TARGETS >&2

@@ -9,14 +9,48 @@
 use crate::kernels::{Isa, Kernels};
 use crate::scalar;
 
+/// The environment variable that caps [`Kernels::detect`]'s choice.
+pub const MAX_ISA_VAR: &str = "SKIFF_MAX_ISA";
+
 impl Kernels {
-    /// The fastest kernel table this CPU supports.
+    /// The fastest kernel table this CPU supports, capped by the `SKIFF_MAX_ISA` environment
+    /// variable when it is set (`scalar`, `avx2` or `avx512`: to compare ISAs on one machine,
+    /// or to step around a CPU whose wider kernels misbehave). An unknown value is logged as
+    /// a warning and ignored.
     pub fn detect() -> Kernels {
-        let best = Self::all_supported()
-            .pop()
-            .expect("the scalar table is always supported");
+        let cap = std::env::var(MAX_ISA_VAR).ok();
+        let best = match Self::best_up_to(cap.as_deref()) {
+            Ok(best) => best,
+            Err(value) => {
+                tracing::warn!(
+                    "ignoring {MAX_ISA_VAR}={value:?}: expected one of scalar, avx2, avx512"
+                );
+                Self::best_up_to(None).expect("no cap")
+            }
+        };
         tracing::debug!(isa = %best.isa, "cpu kernels selected");
         best
+    }
+
+    /// The fastest supported table whose ISA is at most `cap` (an [`Isa::name`]), or the
+    /// unknown `cap` as the error.
+    fn best_up_to(cap: Option<&str>) -> Result<Kernels, String> {
+        let order = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+        let limit = match cap.map(str::trim) {
+            None | Some("") => order.len(),
+            Some(name) => match order
+                .iter()
+                .position(|isa| isa.name().eq_ignore_ascii_case(name))
+            {
+                Some(i) => i + 1,
+                None => return Err(name.to_string()),
+            },
+        };
+        Ok(order[..limit]
+            .iter()
+            .rev()
+            .find_map(|&isa| Self::for_isa(isa))
+            .expect("the scalar table is always supported"))
     }
 
     /// Every kernel table this CPU supports, slowest (scalar) first: tests and benchmarks run
@@ -39,5 +73,31 @@ impl Kernels {
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_isa_caps_the_choice() {
+        let best = Kernels::all_supported().pop().unwrap().isa;
+        assert_eq!(Kernels::best_up_to(None).unwrap().isa, best);
+        assert_eq!(Kernels::best_up_to(Some("")).unwrap().isa, best);
+        assert_eq!(
+            Kernels::best_up_to(Some("scalar")).unwrap().isa,
+            Isa::Scalar
+        );
+        assert_eq!(
+            Kernels::best_up_to(Some(" Scalar ")).unwrap().isa,
+            Isa::Scalar
+        );
+        // A cap above what the CPU has gives the best it has.
+        assert_eq!(Kernels::best_up_to(Some("avx512")).unwrap().isa, best);
+        if Kernels::for_isa(Isa::Avx2).is_some() {
+            assert_eq!(Kernels::best_up_to(Some("avx2")).unwrap().isa, Isa::Avx2);
+        }
+        assert_eq!(Kernels::best_up_to(Some("sse9")).err().unwrap(), "sse9");
     }
 }

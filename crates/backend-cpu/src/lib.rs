@@ -29,6 +29,7 @@ pub mod scalar;
 mod x86_64;
 
 pub use cpu::{Cpu, Weight};
+pub use dispatch::MAX_ISA_VAR;
 pub use error::{Error, Result};
 pub use kernels::{ActFormat, Isa, Kernels};
 pub use packed::{MAX_MANY, PACK_STEP_BYTES, PackedWeight};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use skiff_backend_cpu::{ActFormat, Cpu, Error, Kernels, PackedWeight, Weight};
+use skiff_backend_cpu::{ActFormat, Cpu, Error, Isa, Kernels, PackedWeight, Weight};
 use skiff_tensor::DType;
 
 const PACKED_DTYPES: [DType; 6] = [
@@ -140,6 +140,48 @@ fn packed_kernels_match_scalar_packed_kernels() {
                 let what = format_args!("isa={} dtype={dtype} index={i} seed={seed:#x}", k.isa);
                 assert_close(got[i], want[i], tol_simd(dtype), mag[i], what);
             }
+        }
+    }
+}
+
+/// The AVX-512 VNNI packed kernels give the AVX2 ones' results bit for bit: both sum the
+/// same exact integers and then run the same float steps in the same order. Only runs where
+/// the CPU has both.
+#[test]
+fn avx512_packed_kernels_equal_avx2_bit_for_bit() {
+    let (Some(avx2), Some(avx512)) = (Kernels::for_isa(Isa::Avx2), Kernels::for_isa(Isa::Avx512))
+    else {
+        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+        return;
+    };
+    for dtype in PACKED_DTYPES {
+        for (n_out, n_in, n_tokens) in [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)] {
+            let seed = 0x5120 + dtype as u64 + n_in as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let run = |k: Kernels| {
+                let cpu = Cpu::with_kernels(2, k);
+                let packed = cpu.pack(&weight).expect("shape").expect("packable");
+                let mut y = vec![0.0f32; n_tokens * n_out];
+                cpu.matmul_packed(&packed, &x, n_tokens, &mut y)
+                    .expect("shapes");
+                y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+            };
+            let (a, b) = (run(avx2), run(avx512));
+            let first = a.iter().zip(&b).position(|(p, q)| p != q);
+            assert!(
+                first.is_none(),
+                "dtype={dtype} {n_out}x{n_in}x{n_tokens}: first difference at {first:?}: avx2 {} vs avx512 {}",
+                f32::from_bits(a[first.unwrap_or(0)]),
+                f32::from_bits(b[first.unwrap_or(0)])
+            );
         }
     }
 }

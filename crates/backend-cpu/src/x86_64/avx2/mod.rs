@@ -10,8 +10,8 @@
 
 mod float;
 mod kquants;
-mod legacy;
-mod packed;
+pub(in crate::x86_64) mod legacy;
+pub(in crate::x86_64) mod packed;
 mod panel;
 mod quant;
 

@@ -15,8 +15,7 @@
 use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
-use crate::kernels::{ActFormat, PACKED_TRAILER_BYTES};
-use crate::scalar::check_packed_args;
+use crate::kernels::PACKED_TRAILER_BYTES;
 
 /// Block `b`'s trailer entry of a packed activation row of `nb` blocks of `block_bytes`
 /// ([`crate::ActFormat::packed_row_bytes`]): the f32 `d`, then the i32 block sum (Q8_0) or
@@ -26,7 +25,12 @@ use crate::scalar::check_packed_args;
 /// `a` points at a packed Q8_0 / Q8_1 activation row of `nb` blocks, and `b < nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn trailer(a: *const u8, block_bytes: usize, nb: usize, b: usize) -> (__m256, __m256i) {
+pub(in crate::x86_64) unsafe fn trailer(
+    a: *const u8,
+    block_bytes: usize,
+    nb: usize,
+    b: usize,
+) -> (__m256, __m256i) {
     // SAFETY: the trailer's 8-byte entries follow the `nb` blocks (caller).
     unsafe {
         let t = a.add(block_bytes * nb + PACKED_TRAILER_BYTES * b);
@@ -43,7 +47,7 @@ unsafe fn trailer(a: *const u8, block_bytes: usize, nb: usize, b: usize) -> (__m
 /// `p..p + 16` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16x8(p: *const u8) -> __m256 {
+pub(in crate::x86_64) unsafe fn f16x8(p: *const u8) -> __m256 {
     // SAFETY: forwarded to the caller.
     _mm256_cvtph_ps(unsafe { ld128(p) })
 }
@@ -115,7 +119,7 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
 /// `p..p + 160` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q5_values(p: *const u8) -> [__m256i; 8] {
+pub(in crate::x86_64) unsafe fn q5_values(p: *const u8) -> [__m256i; 8] {
     // SAFETY: 5 vectors of 32 bytes are readable (caller).
     let b: [__m256i; 5] = std::array::from_fn(|m| unsafe { ld256(p.add(32 * m)) });
     let m5 = _mm256_set1_epi8(0x1F);
@@ -236,12 +240,12 @@ unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
 /// Q6_K 8.3-8.8 / 14.7-16.9 instead of 7.0-7.4 / 12.5-15.5; Q4_1 / Q8_0 on two cores 15-19
 /// instead of 13-15. Distances of 1-4 KiB into L1 and 4-16 KiB into L2 were within noise
 /// of each other; a burst of 20-26 prefetches per K-quant block was slower than none.
-const PREFETCH: usize = 2048;
+pub(in crate::x86_64) const PREFETCH: usize = 2048;
 
 /// Prefetches the `len`-byte block at `blk + PREFETCH` (see [`prefetch_span`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn prefetch_ahead(blk: *const u8, len: usize) {
+pub(in crate::x86_64) fn prefetch_ahead(blk: *const u8, len: usize) {
     prefetch_span(blk.wrapping_add(PREFETCH), len);
 }
 
@@ -255,7 +259,7 @@ fn prefetch_ahead(blk: *const u8, len: usize) {
 /// data-dependent branch and 5-8% of the Q4_1 one-token kernel's time.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn prefetch_span(p: *const u8, len: usize) {
+pub(in crate::x86_64) fn prefetch_span(p: *const u8, len: usize) {
     let mis = p as usize & 63;
     let first = p.wrapping_sub(mis);
     let last = (mis + len - 1) & !63;
@@ -298,7 +302,9 @@ fn widen<const SIGNED: bool>(x: __m128i) -> __m256i {
 /// `p..p + 16 · N` must be readable.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn sub_block_pairs<const SIGNED: bool, const N: usize>(p: *const u8) -> [__m256i; N] {
+pub(in crate::x86_64) unsafe fn sub_block_pairs<const SIGNED: bool, const N: usize>(
+    p: *const u8,
+) -> [__m256i; N] {
     std::array::from_fn(|q| {
         // SAFETY: bytes `16q..16q + 16` are readable (caller).
         let (lo, hi) = unsafe {
@@ -472,12 +478,12 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
 }
 
 /// Packed formats, as the `FMT` parameter of [`packed`].
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q5_0: u8 = 2;
-const Q8_0: u8 = 3;
-const Q4K: u8 = 4;
-const Q6K: u8 = 5;
+pub(in crate::x86_64) const Q4_0: u8 = 0;
+pub(in crate::x86_64) const Q4_1: u8 = 1;
+pub(in crate::x86_64) const Q5_0: u8 = 2;
+pub(in crate::x86_64) const Q8_0: u8 = 3;
+pub(in crate::x86_64) const Q4K: u8 = 4;
+pub(in crate::x86_64) const Q6K: u8 = 5;
 
 /// `R` activation rows against one 8-row group of format `FMT`.
 ///
@@ -503,45 +509,58 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
     }
 }
 
-/// # Safety
-/// The arguments passed `check_packed_args`, which returned `nb`; `group_bytes` is `nb`
-/// packed blocks of `FMT`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn packed<const FMT: u8>(
-    (nb, n_groups, group_bytes): (usize, usize, usize),
-    groups: &[u8],
-    acts: &[u8],
-    stride: usize,
-    out: &mut [f32],
-) {
-    let n_acts = out.len() / (8 * n_groups);
-    let a = acts.as_ptr();
-    let o = out.as_mut_ptr();
-    for g in 0..n_groups {
-        // SAFETY: group `g < n_groups` is inside `groups` (checked).
-        let gp = unsafe { groups.as_ptr().add(g * group_bytes) };
-        // Output of activation row `r`, group `g`: `out[8 (r · n_groups + g)..][..8]`.
-        let at = |r: usize| 8 * (r * n_groups + g);
-        let mut r = 0;
-        while r + 1 < n_acts {
-            // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and both
-            // 8-value outputs inside `out` (`r + 1 < n_acts`, `g < n_groups`).
-            unsafe {
-                let v = rows_of::<FMT, 2>(nb, gp, [a.add(r * stride), a.add((r + 1) * stride)]);
-                _mm256_storeu_ps(o.add(at(r)), v[0]);
-                _mm256_storeu_ps(o.add(at(r + 1)), v[1]);
+/// Defines `packed::<FMT>`, the loop over 8-row groups and pairs of activation rows that
+/// calls `$rows_of::<FMT, R>` (this ISA's per-group kernels), compiled with `$features`.
+macro_rules! packed_driver {
+    ($features:literal, $rows_of:ident) => {
+        /// # Safety
+        /// The arguments passed `check_packed_args`, which returned `nb`; `group_bytes` is `nb`
+        /// packed blocks of `FMT`.
+        #[target_feature(enable = $features)]
+        unsafe fn packed<const FMT: u8>(
+            (nb, n_groups, group_bytes): (usize, usize, usize),
+            groups: &[u8],
+            acts: &[u8],
+            stride: usize,
+            out: &mut [f32],
+        ) {
+            let n_acts = out.len() / (8 * n_groups);
+            let a = acts.as_ptr();
+            let o = out.as_mut_ptr();
+            for g in 0..n_groups {
+                // SAFETY: group `g < n_groups` is inside `groups` (checked).
+                let gp = unsafe { groups.as_ptr().add(g * group_bytes) };
+                // Output of activation row `r`, group `g`: `out[8 (r · n_groups + g)..][..8]`.
+                let at = |r: usize| 8 * (r * n_groups + g);
+                let mut r = 0;
+                while r + 1 < n_acts {
+                    // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and both
+                    // 8-value outputs inside `out` (`r + 1 < n_acts`, `g < n_groups`).
+                    unsafe {
+                        let v = $rows_of::<FMT, 2>(
+                            nb,
+                            gp,
+                            [a.add(r * stride), a.add((r + 1) * stride)],
+                        );
+                        _mm256_storeu_ps(o.add(at(r)), v[0]);
+                        _mm256_storeu_ps(o.add(at(r + 1)), v[1]);
+                    }
+                    r += 2;
+                }
+                if r < n_acts {
+                    // SAFETY: activation row `r` is inside `acts`, its output inside `out`.
+                    unsafe {
+                        let v = $rows_of::<FMT, 1>(nb, gp, [a.add(r * stride)]);
+                        _mm256_storeu_ps(o.add(at(r)), v[0]);
+                    }
+                }
             }
-            r += 2;
         }
-        if r < n_acts {
-            // SAFETY: activation row `r` is inside `acts`, its output inside `out`.
-            unsafe {
-                let v = rows_of::<FMT, 1>(nb, gp, [a.add(r * stride)]);
-                _mm256_storeu_ps(o.add(at(r)), v[0]);
-            }
-        }
-    }
+    };
 }
+pub(in crate::x86_64) use packed_driver;
+
+packed_driver!("avx2,fma,f16c", rows_of);
 
 /// The public wrapper of one packed format: checks the sizes, then runs [`packed`].
 macro_rules! packed_kernel {
@@ -554,40 +573,49 @@ macro_rules! packed_kernel {
             act_stride: usize,
             out: &mut [f32],
         ) {
-            let nb = check_packed_args(
+            let nb = $crate::scalar::check_packed_args(
                 (groups, n_groups, $packed_block),
                 (acts, act_stride, $format),
                 out,
             );
             let sizes = (nb, n_groups, nb * $packed_block);
-            // SAFETY: only reachable through `avx2::kernels` (the `Avx2Fma` token); sizes
-            // checked.
+            // SAFETY: only reachable through this ISA's `kernels`, which takes its proof
+            // token; sizes checked.
             unsafe { packed::<$fmt>(sizes, groups, acts, act_stride, out) }
         }
     };
 }
+pub(in crate::x86_64) use packed_kernel;
 
-packed_kernel!(
-    /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
-    packed8_q4_0_q8_0, Q4_0, 144, ActFormat::Q8_0
-);
-packed_kernel!(
-    /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
-    packed8_q4_1_q8_1, Q4_1, 160, ActFormat::Q8_1
-);
-packed_kernel!(
-    /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
-    packed8_q5_0_q8_0, Q5_0, 176, ActFormat::Q8_0
-);
-packed_kernel!(
-    /// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
-    packed8_q8_0_q8_0, Q8_0, 272, ActFormat::Q8_0
-);
-packed_kernel!(
-    /// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
-    packed8_q4_k_q8_k, Q4K, 1184, ActFormat::Q8K
-);
-packed_kernel!(
-    /// Packed Q6_K · Q8_K (see [`crate::kernels::PackedFn`]).
-    packed8_q6_k_q8_k, Q6K, 1680, ActFormat::Q8K
-);
+/// The six public packed kernels of an ISA module, over its `packed` driver.
+macro_rules! packed_kernels {
+    () => {
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q4_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
+            packed8_q4_0_q8_0, Q4_0, 144, $crate::kernels::ActFormat::Q8_0
+        );
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q4_1 · Q8_1 (see [`crate::kernels::PackedFn`]).
+            packed8_q4_1_q8_1, Q4_1, 160, $crate::kernels::ActFormat::Q8_1
+        );
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q5_0 · Q8_0 (see [`crate::kernels::PackedFn`]; reads the rows' block sums).
+            packed8_q5_0_q8_0, Q5_0, 176, $crate::kernels::ActFormat::Q8_0
+        );
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q8_0 · Q8_0 (see [`crate::kernels::PackedFn`]).
+            packed8_q8_0_q8_0, Q8_0, 272, $crate::kernels::ActFormat::Q8_0
+        );
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q4_K · Q8_K (see [`crate::kernels::PackedFn`]).
+            packed8_q4_k_q8_k, Q4K, 1184, $crate::kernels::ActFormat::Q8K
+        );
+        $crate::x86_64::avx2::packed::packed_kernel!(
+            /// Packed Q6_K · Q8_K (see [`crate::kernels::PackedFn`]).
+            packed8_q6_k_q8_k, Q6K, 1680, $crate::kernels::ActFormat::Q8K
+        );
+    };
+}
+pub(in crate::x86_64) use packed_kernels;
+
+packed_kernels!();

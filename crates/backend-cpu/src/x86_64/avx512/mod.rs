@@ -1,0 +1,31 @@
+//! AVX-512 VNNI kernels: `vpdpbusd` integer dot products on 256-bit vectors (AVX-512 VL).
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes and adds each 4 products straight into an
+//! i32 lane: the work of AVX2's `vpmaddubsw` + `vpmaddwd` + `vpaddd` in one instruction, with
+//! no i16 intermediate to saturate. The packed kernels' lane `i` is weight row `i` and holds 4
+//! consecutive values, so each `vpdpbusd` lane is one row's 4-term sum. 256-bit vectors keep
+//! the 8-row packed layout; on the CPUs with VNNI they issue two per cycle, the same
+//! multiply throughput as one 512-bit instruction.
+//!
+//! Same pattern as `avx2`: private safe wrappers reachable only through [`kernels`], which
+//! requires the [`Avx512Vnni`] proof token. Entries without an AVX-512 variant use the AVX2
+//! ones.
+
+mod packed;
+
+use super::Avx512Vnni;
+use crate::kernels::{Isa, Kernels};
+
+/// The AVX-512 kernel table.
+pub(crate) fn kernels(proof: Avx512Vnni) -> Kernels {
+    Kernels {
+        isa: Isa::Avx512,
+        packed8_q4_0_q8_0: packed::packed8_q4_0_q8_0,
+        packed8_q4_1_q8_1: packed::packed8_q4_1_q8_1,
+        packed8_q5_0_q8_0: packed::packed8_q5_0_q8_0,
+        packed8_q8_0_q8_0: packed::packed8_q8_0_q8_0,
+        packed8_q4_k_q8_k: packed::packed8_q4_k_q8_k,
+        packed8_q6_k_q8_k: packed::packed8_q6_k_q8_k,
+        ..super::avx2::kernels(proof.avx2())
+    }
+}

@@ -1,0 +1,340 @@
+//! AVX-512 VNNI kernels for the 8-row interleaved packed weights (layout: see
+//! `crate::packed`; the AVX2 twins in `avx2/packed.rs` document the per-format arithmetic).
+//!
+//! Each `vpmaddubsw` + `vpmaddwd` pair of the AVX2 kernels becomes one `vpdpbusd`
+//! (weights as the unsigned operand, broadcast activation groups as the signed one), which
+//! accumulates each row's products in i32 directly. Two accumulators per activation row
+//! (low and high nibbles, or even and odd vectors) halve the dependency chains that
+//! `vpdpbusd`'s latency would otherwise set. The K-quants apply their per-row sub-block
+//! scales to the i32 sums with `vpmulld` instead of `vpmaddwd` on i16 sums. Every integer sum
+//! is exact on both ISAs and the float steps are the AVX2 kernels' own, in the same order, so
+//! results are bit-identical to AVX2's (and batch-invariant, as there).
+
+use std::arch::x86_64::*;
+
+use crate::x86_64::avx2::legacy::{ld256, read_i32};
+use crate::x86_64::avx2::packed::{
+    PREFETCH, Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, f16x8, packed_driver, packed_kernels,
+    prefetch_ahead, prefetch_span, q5_values, sub_block_pairs, trailer,
+};
+
+/// `acc + Σ` of the 4 products of unsigned bytes `u` and signed bytes `s` in each i32 lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(acc, u, s)
+}
+
+/// The 8 bytes at `p` (one per row), zero- or sign-extended (`SIGNED`) to the 8 i32 lanes.
+///
+/// # Safety
+/// `p..p + 8` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn per_row<const SIGNED: bool>(p: *const u8) -> __m256i {
+    // SAFETY: 8 readable bytes (caller).
+    let x = unsafe { _mm_loadl_epi64(p.cast()) };
+    if SIGNED {
+        _mm256_cvtepi8_epi32(x)
+    } else {
+        _mm256_cvtepu8_epi32(x)
+    }
+}
+
+/// Q4_0 / Q4_1: `R` activation rows (1 or 2) against one 8-row group; the 8 outputs of each.
+///
+/// # Safety
+/// `group` holds `nb` packed blocks; each `a[r]` points at an activation row of `nb` blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows<const Q4_1: bool, const R: usize>(
+    nb: usize,
+    group: *const u8,
+    a: [*const u8; R],
+) -> [__m256; R] {
+    let (pb, ab, sb) = if Q4_1 { (160, 36, 4) } else { (144, 34, 2) };
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut summ = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (`pb` bytes) and of each activation row (`ab`
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * pb);
+            prefetch_ahead(blk, pb);
+            let mut s_lo = [_mm256_setzero_si256(); R];
+            let mut s_hi = [_mm256_setzero_si256(); R];
+            for k in 0..4 {
+                let v = ld256(blk.add(8 * sb + 32 * k));
+                let lo = _mm256_and_si256(v, m4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+                for r in 0..R {
+                    let qy = a[r].add(b * ab + sb);
+                    s_lo[r] = dot(s_lo[r], lo, _mm256_set1_epi32(read_i32(qy.add(4 * k))));
+                    s_hi[r] = dot(s_hi[r], hi, _mm256_set1_epi32(read_i32(qy.add(16 + 4 * k))));
+                }
+            }
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let (da, second) = trailer(a[r], ab, nb, b);
+                let mut isum = _mm256_add_epi32(s_lo[r], s_hi[r]);
+                if !Q4_1 {
+                    // Values are nibble − 8: subtract 8 · Σ activation values.
+                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(second));
+                }
+                let d = _mm256_mul_ps(dw, da);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
+                if Q4_1 {
+                    let sa = _mm256_castsi256_ps(second);
+                    summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, summ[r]);
+                }
+            }
+        }
+    }
+    std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
+}
+
+/// [`rows`] for Q5_0: `Σ u·y` over `u = w + 16` in 0..32, then `16 · Σ y` subtracted.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (176 bytes) and of each activation row (34
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 176);
+            prefetch_ahead(blk, 176);
+            let u = q5_values(blk.add(16));
+            let mut s_lo = [_mm256_setzero_si256(); R];
+            let mut s_hi = [_mm256_setzero_si256(); R];
+            for k in 0..4 {
+                let (lo, hi) = (u[2 * k], u[2 * k + 1]);
+                for r in 0..R {
+                    let qy = a[r].add(b * 34 + 2);
+                    s_lo[r] = dot(s_lo[r], lo, _mm256_set1_epi32(read_i32(qy.add(4 * k))));
+                    s_hi[r] = dot(s_hi[r], hi, _mm256_set1_epi32(read_i32(qy.add(16 + 4 * k))));
+                }
+            }
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let (da, sum) = trailer(a[r], 34, nb, b);
+                let isum = _mm256_add_epi32(s_lo[r], s_hi[r]);
+                let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<4>(sum));
+                let d = _mm256_mul_ps(dw, da);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`rows`] for Q8_0: `|w| · sign(y, w)` per vector, even and odd vectors in two sums.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_q8_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (272 bytes) and of each activation row (34
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 272);
+            prefetch_ahead(blk, 272);
+            let mut s = [[_mm256_setzero_si256(); 2]; R];
+            for k in 0..8 {
+                let w = ld256(blk.add(16 + 32 * k));
+                let aw = _mm256_abs_epi8(w);
+                for r in 0..R {
+                    let y = _mm256_set1_epi32(read_i32(a[r].add(b * 34 + 2 + 4 * k)));
+                    s[r][k % 2] = dot(s[r][k % 2], aw, _mm256_sign_epi8(y, w));
+                }
+            }
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let isum = _mm256_add_epi32(s[r][0], s[r][1]);
+                let d = _mm256_mul_ps(dw, trailer(a[r], 34, nb, b).0);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`rows`] for Q4_K: per 64-value chunk, each row's low-nibble (sub-block `2c`) and
+/// high-nibble (sub-block `2c + 1`) sums in i32, times that sub-block's per-row scale; the
+/// mins term as in the AVX2 kernel.
+///
+/// # Safety
+/// As [`rows`], with 1184-byte packed blocks and 292-byte activation blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (1184 bytes) and of each activation row (292
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 1184);
+            let mut isum = [_mm256_setzero_si256(); R];
+            for c in 0..4 {
+                prefetch_span(blk.wrapping_add(PREFETCH + 1184 / 4 * c), 1184 / 4);
+                let mut s_lo = [_mm256_setzero_si256(); R];
+                let mut s_hi = [_mm256_setzero_si256(); R];
+                for k in 0..8 {
+                    let v = ld256(blk.add(160 + 32 * (8 * c + k)));
+                    let lo = _mm256_and_si256(v, m4);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+                    for r in 0..R {
+                        let qy = a[r].add(b * 292 + 4 + 64 * c + 4 * k);
+                        s_lo[r] = dot(s_lo[r], lo, _mm256_set1_epi32(read_i32(qy)));
+                        s_hi[r] = dot(s_hi[r], hi, _mm256_set1_epi32(read_i32(qy.add(32))));
+                    }
+                }
+                let sc_lo = per_row::<false>(blk.add(32 + 16 * c));
+                let sc_hi = per_row::<false>(blk.add(40 + 16 * c));
+                for r in 0..R {
+                    let s = _mm256_add_epi32(
+                        _mm256_mullo_epi32(s_lo[r], sc_lo),
+                        _mm256_mullo_epi32(s_hi[r], sc_hi),
+                    );
+                    isum[r] = _mm256_add_epi32(isum[r], s);
+                }
+            }
+            // Row-interleaved (min_2p, min_2p+1) pairs.
+            let mins = sub_block_pairs::<false, 4>(blk.add(96));
+            let dw = f16x8(blk);
+            let dmin = f16x8(blk.add(16));
+            for r in 0..R {
+                let ab = a[r].add(b * 292);
+                let bsums = ld256(ab.add(260));
+                // (bsum_2j + bsum_2j+1) for j = 0..8, as i16; i32 lane p is the pair for mins p.
+                let pairs = _mm_hadd_epi16(
+                    _mm256_castsi256_si128(bsums),
+                    _mm256_extracti128_si256::<1>(bsums),
+                );
+                let m = _mm256_add_epi32(
+                    _mm256_add_epi32(
+                        _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pairs)),
+                        _mm256_madd_epi16(
+                            mins[1],
+                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0x55>(pairs)),
+                        ),
+                    ),
+                    _mm256_add_epi32(
+                        _mm256_madd_epi16(
+                            mins[2],
+                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xAA>(pairs)),
+                        ),
+                        _mm256_madd_epi16(
+                            mins[3],
+                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xFF>(pairs)),
+                        ),
+                    ),
+                );
+                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
+                acc[r] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(dw, yd), acc[r]);
+                acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, yd), acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`rows`] for Q6_K: per 16-value sub-block, each row's `Σ u·y` over its four value vectors
+/// (`u = q + 32` in 0..64) in i32, times the sub-block's signed per-row scale; the `−32` term
+/// as in the AVX2 kernel.
+///
+/// # Safety
+/// As [`rows`], with 1680-byte packed blocks and 292-byte activation blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
+    let (m6, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0xC0u8 as i8));
+    let mut acc = [_mm256_setzero_ps(); R];
+    for b in 0..nb {
+        // SAFETY: block `b < nb` of the group (1680 bytes) and of each activation row (292
+        // bytes) is readable (caller); every load stays inside them.
+        unsafe {
+            let blk = group.add(b * 1680);
+            let mut isum = [_mm256_setzero_si256(); R];
+            for j in 0..16 {
+                prefetch_span(blk.wrapping_add(PREFETCH + 1680 / 16 * j), 1680 / 16);
+                let v = blk.add(144 + 96 * j);
+                let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
+                let u0 = _mm256_and_si256(b0, m6);
+                let u1 = _mm256_and_si256(b1, m6);
+                let u2 = _mm256_and_si256(b2, m6);
+                // Masked first, so the 16-bit shifts carry no bits across bytes.
+                let u3 = _mm256_or_si256(
+                    _mm256_or_si256(
+                        _mm256_srli_epi16::<2>(_mm256_and_si256(b0, top)),
+                        _mm256_srli_epi16::<4>(_mm256_and_si256(b1, top)),
+                    ),
+                    _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
+                );
+                let sc = per_row::<true>(blk.add(16 + 8 * j));
+                for r in 0..R {
+                    let qy = a[r].add(b * 292 + 4 + 16 * j);
+                    let y = |k: usize| _mm256_set1_epi32(read_i32(qy.add(4 * k)));
+                    let s01 = dot(dot(_mm256_setzero_si256(), u0, y(0)), u1, y(1));
+                    let s23 = dot(dot(_mm256_setzero_si256(), u2, y(2)), u3, y(3));
+                    let s = _mm256_mullo_epi32(_mm256_add_epi32(s01, s23), sc);
+                    isum[r] = _mm256_add_epi32(isum[r], s);
+                }
+            }
+            // Row-interleaved (scale_2p, scale_2p+1) pairs.
+            let pairs = sub_block_pairs::<true, 8>(blk.add(16));
+            let dw = f16x8(blk);
+            for r in 0..R {
+                let ab = a[r].add(b * 292);
+                let mut offset = _mm256_setzero_si256();
+                for (p, pair) in pairs.iter().enumerate() {
+                    let bsums = _mm256_set1_epi32(read_i32(ab.add(260 + 4 * p)));
+                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(*pair, bsums));
+                }
+                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<5>(offset));
+                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc[r]);
+            }
+        }
+    }
+    acc
+}
+
+/// `R` activation rows against one 8-row group of format `FMT`.
+///
+/// # Safety
+/// As [`rows`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_of<const FMT: u8, const R: usize>(
+    nb: usize,
+    group: *const u8,
+    a: [*const u8; R],
+) -> [__m256; R] {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        match FMT {
+            Q4_0 => rows::<false, R>(nb, group, a),
+            Q4_1 => rows::<true, R>(nb, group, a),
+            Q5_0 => rows_q5_0::<R>(nb, group, a),
+            Q8_0 => rows_q8_0::<R>(nb, group, a),
+            Q4K => rows_q4_k::<R>(nb, group, a),
+            _ => rows_q6_k::<R>(nb, group, a),
+        }
+    }
+}
+
+packed_driver!(
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    rows_of
+);
+packed_kernels!();
