@@ -160,8 +160,16 @@ pub fn encode_row(row_type: KvRowType, x: &[f32], out: &mut [u8]) {
             }
         }
         KvRowType::F16 => {
-            for (o, v) in out.chunks_exact_mut(2).zip(x) {
-                o.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+            // `half` converts a slice with F16C where the CPU has it (rounding to nearest
+            // even, as its one-value conversion does): 8 values per instruction.
+            use half::slice::HalfFloatSliceExt;
+            let mut tmp = [half::f16::ZERO; 64];
+            for (xs, os) in x.chunks(64).zip(out.chunks_mut(128)) {
+                let hs = &mut tmp[..xs.len()];
+                hs.convert_from_f32_slice(xs);
+                for (o, h) in os.chunks_exact_mut(2).zip(hs.iter()) {
+                    o.copy_from_slice(&h.to_le_bytes());
+                }
             }
         }
         KvRowType::Q8_0 => {

@@ -182,9 +182,22 @@ fn exp_sum_matches_f64() {
 #[test]
 fn encode_decode_follow_the_reference_formats() {
     let mut rng = StdRng::seed_from_u64(7);
-    for head_dim in [64usize, 80, 7] {
-        let x = random_f32(head_dim, &mut rng);
+    for head_dim in [64usize, 80, 7, 200] {
+        let random = random_f32(head_dim, &mut rng);
         for row_type in ROW_TYPES {
+            let mut x = random.clone();
+            if row_type == KvRowType::F16 {
+                // Halfway cases of f16 rounding (to even), a subnormal, the overflow boundary.
+                let edges = [
+                    1.0 + 2f32.powi(-11),
+                    1.0 + 3.0 * 2f32.powi(-11),
+                    -3e-6,
+                    65520.0,
+                ];
+                for (v, e) in x.iter_mut().zip(edges) {
+                    *v = e;
+                }
+            }
             let mut bytes = vec![0u8; row_type.row_bytes(head_dim)];
             encode_row(row_type, &x, &mut bytes);
             let mut back = vec![0.0f32; head_dim];
