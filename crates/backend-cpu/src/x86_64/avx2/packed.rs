@@ -317,6 +317,123 @@ pub(in crate::x86_64) unsafe fn sub_block_pairs<const SIGNED: bool, const N: usi
     })
 }
 
+/// The 8 rows' per-block terms of a packed Q4_K block: row-interleaved (min_2p, min_2p+1)
+/// pairs, `d` and `dmin`.
+///
+/// # Safety
+/// `blk..blk + 160` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::x86_64) unsafe fn q4_k_block_terms(blk: *const u8) -> ([__m256i; 4], __m256, __m256) {
+    // SAFETY: the block's head is readable (caller).
+    unsafe {
+        (
+            sub_block_pairs::<false, 4>(blk.add(96)),
+            f16x8(blk),
+            f16x8(blk.add(16)),
+        )
+    }
+}
+
+/// `acc + d · yd · isum − dmin · yd · Σ_j min_j · (bsum_2j + bsum_2j+1)` for one Q8_K
+/// activation block at `ab`: a Q4_K block's contribution once its scaled sums `isum` are in.
+///
+/// # Safety
+/// `ab..ab + 292` (one Q8_K block) must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::x86_64) unsafe fn q4_k_apply(
+    mins: &[__m256i; 4],
+    dw: __m256,
+    dmin: __m256,
+    ab: *const u8,
+    isum: __m256i,
+    acc: __m256,
+) -> __m256 {
+    // SAFETY: the activation block is readable (caller).
+    let (bsums, yd) = unsafe { (ld256(ab.add(260)), ab.cast::<f32>().read_unaligned()) };
+    // (bsum_2j + bsum_2j+1) for j = 0..8, as i16; i32 lane p is the pair for mins p.
+    let pairs = _mm_hadd_epi16(
+        _mm256_castsi256_si128(bsums),
+        _mm256_extracti128_si256::<1>(bsums),
+    );
+    let m = _mm256_add_epi32(
+        _mm256_add_epi32(
+            _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pairs)),
+            _mm256_madd_epi16(
+                mins[1],
+                _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0x55>(pairs)),
+            ),
+        ),
+        _mm256_add_epi32(
+            _mm256_madd_epi16(
+                mins[2],
+                _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xAA>(pairs)),
+            ),
+            _mm256_madd_epi16(
+                mins[3],
+                _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xFF>(pairs)),
+            ),
+        ),
+    );
+    let yd = _mm256_set1_ps(yd);
+    let acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc);
+    _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, yd), acc)
+}
+
+/// The four value vectors `u = q + 32` (in `0..64`) of one Q6_K sub-block from its three
+/// byte vectors at `v`: three by one AND, the fourth from the three top bit pairs.
+///
+/// # Safety
+/// `v..v + 96` must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::x86_64) unsafe fn q6_k_values(v: *const u8) -> [__m256i; 4] {
+    let (m6, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0xC0u8 as i8));
+    // SAFETY: 96 readable bytes (caller).
+    let (b0, b1, b2) = unsafe { (ld256(v), ld256(v.add(32)), ld256(v.add(64))) };
+    [
+        _mm256_and_si256(b0, m6),
+        _mm256_and_si256(b1, m6),
+        _mm256_and_si256(b2, m6),
+        // Masked first, so the 16-bit shifts carry no bits across bytes.
+        _mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_srli_epi16::<2>(_mm256_and_si256(b0, top)),
+                _mm256_srli_epi16::<4>(_mm256_and_si256(b1, top)),
+            ),
+            _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
+        ),
+    ]
+}
+
+/// `acc + d · yd · (isum − 32 · Σ_j scale_j · bsum_j)` for one Q8_K activation block at `ab`:
+/// a Q6_K block's contribution once its scaled sums `isum` are in (`pairs`: row-interleaved
+/// scale pairs).
+///
+/// # Safety
+/// `ab..ab + 292` (one Q8_K block) must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::x86_64) unsafe fn q6_k_apply(
+    pairs: &[__m256i; 8],
+    dw: __m256,
+    ab: *const u8,
+    isum: __m256i,
+    acc: __m256,
+) -> __m256 {
+    let mut offset = _mm256_setzero_si256();
+    for (p, pair) in pairs.iter().enumerate() {
+        // SAFETY: the block sums lie inside the activation block (caller).
+        let bsums = _mm256_set1_epi32(unsafe { read_i32(ab.add(260 + 4 * p)) });
+        offset = _mm256_add_epi32(offset, _mm256_madd_epi16(*pair, bsums));
+    }
+    let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<5>(offset));
+    // SAFETY: as above.
+    let yd = _mm256_set1_ps(unsafe { ab.cast::<f32>().read_unaligned() });
+    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc)
+}
+
 /// [`rows`] for Q4_K (256-value super-blocks, Q8_K activations): per 64-value chunk, the 8
 /// vectors' low nibbles (sub-block `2c`) and high nibbles (sub-block `2c + 1`) accumulate in
 /// i16 (≤ 8 · 2 · 15 · 128 < 2^15), and `vpmaddwd` with the sub-block's per-row scales widens
@@ -364,41 +481,9 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                     isum[r] = _mm256_add_epi32(isum[r], s);
                 }
             }
-            // Row-interleaved (min_2p, min_2p+1) pairs.
-            let mins = sub_block_pairs::<false, 4>(blk.add(96));
-            let dw = f16x8(blk);
-            let dmin = f16x8(blk.add(16));
+            let (mins, dw, dmin) = q4_k_block_terms(blk);
             for r in 0..R {
-                let ab = a[r].add(b * 292);
-                let bsums = ld256(ab.add(260));
-                // (bsum_2j + bsum_2j+1) for j = 0..8, as i16; i32 lane p is the pair for mins p.
-                let pairs = _mm_hadd_epi16(
-                    _mm256_castsi256_si128(bsums),
-                    _mm256_extracti128_si256::<1>(bsums),
-                );
-                let m = _mm256_add_epi32(
-                    _mm256_add_epi32(
-                        _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pairs)),
-                        _mm256_madd_epi16(
-                            mins[1],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0x55>(pairs)),
-                        ),
-                    ),
-                    _mm256_add_epi32(
-                        _mm256_madd_epi16(
-                            mins[2],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xAA>(pairs)),
-                        ),
-                        _mm256_madd_epi16(
-                            mins[3],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xFF>(pairs)),
-                        ),
-                    ),
-                );
-                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
-                acc[r] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(dw, yd), acc[r]);
-                acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, yd), acc[r]);
+                acc[r] = q4_k_apply(&mins, dw, dmin, a[r].add(b * 292), isum[r], acc[r]);
             }
         }
     }
@@ -417,7 +502,6 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
-    let (m6, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0xC0u8 as i8));
     let mut acc = [_mm256_setzero_ps(); R];
     for b in 0..nb {
         // SAFETY: block `b < nb` of the group (1680 bytes) and of each activation row (292
@@ -428,19 +512,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             for j in 0..16 {
                 // A sixteenth of the block, `PREFETCH` bytes ahead (see `rows_q4_k`).
                 prefetch_span(blk.wrapping_add(PREFETCH + 1680 / 16 * j), 1680 / 16);
-                let v = blk.add(144 + 96 * j);
-                let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
-                let u0 = _mm256_and_si256(b0, m6);
-                let u1 = _mm256_and_si256(b1, m6);
-                let u2 = _mm256_and_si256(b2, m6);
-                // Masked first, so the 16-bit shifts carry no bits across bytes.
-                let u3 = _mm256_or_si256(
-                    _mm256_or_si256(
-                        _mm256_srli_epi16::<2>(_mm256_and_si256(b0, top)),
-                        _mm256_srli_epi16::<4>(_mm256_and_si256(b1, top)),
-                    ),
-                    _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
-                );
+                let [u0, u1, u2, u3] = q6_k_values(blk.add(144 + 96 * j));
                 let sc = per_row_pairs::<true>(blk.add(16 + 8 * j));
                 for r in 0..R {
                     let qy = a[r].add(b * 292 + 4 + 16 * j);
@@ -462,15 +534,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let pairs = sub_block_pairs::<true, 8>(blk.add(16));
             let dw = f16x8(blk);
             for r in 0..R {
-                let ab = a[r].add(b * 292);
-                let mut offset = _mm256_setzero_si256();
-                for (p, pair) in pairs.iter().enumerate() {
-                    let bsums = _mm256_set1_epi32(read_i32(ab.add(260 + 4 * p)));
-                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(*pair, bsums));
-                }
-                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<5>(offset));
-                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc[r]);
+                acc[r] = q6_k_apply(&pairs, dw, a[r].add(b * 292), isum[r], acc[r]);
             }
         }
     }

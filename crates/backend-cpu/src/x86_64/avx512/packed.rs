@@ -15,7 +15,8 @@ use std::arch::x86_64::*;
 use crate::x86_64::avx2::legacy::{ld256, read_i32};
 use crate::x86_64::avx2::packed::{
     PREFETCH, Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, f16x8, packed_driver, packed_kernels,
-    prefetch_ahead, prefetch_span, q5_values, sub_block_pairs, trailer,
+    prefetch_ahead, prefetch_span, q4_k_apply, q4_k_block_terms, q5_values, q6_k_apply,
+    q6_k_values, sub_block_pairs, trailer,
 };
 
 /// `acc + Σ` of the 4 products of unsigned bytes `u` and signed bytes `s` in each i32 lane.
@@ -207,41 +208,9 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
                     isum[r] = _mm256_add_epi32(isum[r], s);
                 }
             }
-            // Row-interleaved (min_2p, min_2p+1) pairs.
-            let mins = sub_block_pairs::<false, 4>(blk.add(96));
-            let dw = f16x8(blk);
-            let dmin = f16x8(blk.add(16));
+            let (mins, dw, dmin) = q4_k_block_terms(blk);
             for r in 0..R {
-                let ab = a[r].add(b * 292);
-                let bsums = ld256(ab.add(260));
-                // (bsum_2j + bsum_2j+1) for j = 0..8, as i16; i32 lane p is the pair for mins p.
-                let pairs = _mm_hadd_epi16(
-                    _mm256_castsi256_si128(bsums),
-                    _mm256_extracti128_si256::<1>(bsums),
-                );
-                let m = _mm256_add_epi32(
-                    _mm256_add_epi32(
-                        _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(pairs)),
-                        _mm256_madd_epi16(
-                            mins[1],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0x55>(pairs)),
-                        ),
-                    ),
-                    _mm256_add_epi32(
-                        _mm256_madd_epi16(
-                            mins[2],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xAA>(pairs)),
-                        ),
-                        _mm256_madd_epi16(
-                            mins[3],
-                            _mm256_broadcastd_epi32(_mm_shuffle_epi32::<0xFF>(pairs)),
-                        ),
-                    ),
-                );
-                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
-                acc[r] =
-                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(dw, yd), acc[r]);
-                acc[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dmin, yd), acc[r]);
+                acc[r] = q4_k_apply(&mins, dw, dmin, a[r].add(b * 292), isum[r], acc[r]);
             }
         }
     }
@@ -257,7 +226,6 @@ unsafe fn rows_q4_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
-    let (m6, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0xC0u8 as i8));
     let mut acc = [_mm256_setzero_ps(); R];
     for b in 0..nb {
         // SAFETY: block `b < nb` of the group (1680 bytes) and of each activation row (292
@@ -267,19 +235,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let mut isum = [_mm256_setzero_si256(); R];
             for j in 0..16 {
                 prefetch_span(blk.wrapping_add(PREFETCH + 1680 / 16 * j), 1680 / 16);
-                let v = blk.add(144 + 96 * j);
-                let (b0, b1, b2) = (ld256(v), ld256(v.add(32)), ld256(v.add(64)));
-                let u0 = _mm256_and_si256(b0, m6);
-                let u1 = _mm256_and_si256(b1, m6);
-                let u2 = _mm256_and_si256(b2, m6);
-                // Masked first, so the 16-bit shifts carry no bits across bytes.
-                let u3 = _mm256_or_si256(
-                    _mm256_or_si256(
-                        _mm256_srli_epi16::<2>(_mm256_and_si256(b0, top)),
-                        _mm256_srli_epi16::<4>(_mm256_and_si256(b1, top)),
-                    ),
-                    _mm256_srli_epi16::<6>(_mm256_and_si256(b2, top)),
-                );
+                let [u0, u1, u2, u3] = q6_k_values(blk.add(144 + 96 * j));
                 let sc = per_row::<true>(blk.add(16 + 8 * j));
                 for r in 0..R {
                     let qy = a[r].add(b * 292 + 4 + 16 * j);
@@ -294,15 +250,7 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
             let pairs = sub_block_pairs::<true, 8>(blk.add(16));
             let dw = f16x8(blk);
             for r in 0..R {
-                let ab = a[r].add(b * 292);
-                let mut offset = _mm256_setzero_si256();
-                for (p, pair) in pairs.iter().enumerate() {
-                    let bsums = _mm256_set1_epi32(read_i32(ab.add(260 + 4 * p)));
-                    offset = _mm256_add_epi32(offset, _mm256_madd_epi16(*pair, bsums));
-                }
-                let isum = _mm256_sub_epi32(isum[r], _mm256_slli_epi32::<5>(offset));
-                let yd = _mm256_set1_ps(ab.cast::<f32>().read_unaligned());
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc[r]);
+                acc[r] = q6_k_apply(&pairs, dw, a[r].add(b * 292), isum[r], acc[r]);
             }
         }
     }
