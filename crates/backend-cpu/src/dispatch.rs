@@ -19,15 +19,11 @@ impl Kernels {
     /// a warning and ignored.
     pub fn detect() -> Kernels {
         let cap = std::env::var(MAX_ISA_VAR).ok();
-        let best = match Self::best_up_to(cap.as_deref()) {
-            Ok(best) => best,
-            Err(value) => {
-                tracing::warn!(
-                    "ignoring {MAX_ISA_VAR}={value:?}: expected one of scalar, avx2, avx512"
-                );
-                Self::best_up_to(None).expect("no cap")
-            }
-        };
+        let best = Self::best_up_to(cap.as_deref()).unwrap_or_else(|value| {
+            let names = Isa::ALL.map(Isa::name).join(", ");
+            tracing::warn!("ignoring {MAX_ISA_VAR}={value:?}: expected one of {names}");
+            Self::best_up_to(None).expect("no cap")
+        });
         tracing::debug!(isa = %best.isa, "cpu kernels selected");
         best
     }
@@ -35,18 +31,16 @@ impl Kernels {
     /// The fastest supported table whose ISA is at most `cap` (an [`Isa::name`]), or the
     /// unknown `cap` as the error.
     fn best_up_to(cap: Option<&str>) -> Result<Kernels, String> {
-        let order = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
-        let limit = match cap.map(str::trim) {
-            None | Some("") => order.len(),
-            Some(name) => match order
-                .iter()
-                .position(|isa| isa.name().eq_ignore_ascii_case(name))
-            {
-                Some(i) => i + 1,
-                None => return Err(name.to_string()),
-            },
+        let limit = match cap.map(str::trim).filter(|c| !c.is_empty()) {
+            None => Isa::ALL.len(),
+            Some(name) => {
+                let at = Isa::ALL
+                    .iter()
+                    .position(|isa| isa.name().eq_ignore_ascii_case(name));
+                1 + at.ok_or_else(|| name.to_string())?
+            }
         };
-        Ok(order[..limit]
+        Ok(Isa::ALL[..limit]
             .iter()
             .rev()
             .find_map(|&isa| Self::for_isa(isa))
@@ -56,10 +50,7 @@ impl Kernels {
     /// Every kernel table this CPU supports, slowest (scalar) first: tests and benchmarks run
     /// each of them.
     pub fn all_supported() -> Vec<Kernels> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter_map(Self::for_isa)
-            .collect()
+        Isa::ALL.into_iter().filter_map(Self::for_isa).collect()
     }
 
     /// The table for `isa`, or `None` when this CPU (or this build's architecture) lacks it.

@@ -69,6 +69,9 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Every family, slowest first.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
     /// Lower-case name used in logs and benchmark ids.
     pub fn name(self) -> &'static str {
         match self {

@@ -63,10 +63,9 @@ thread_local! {
     /// Each thread's output staging for [`Cpu::matmul_packed`]: taken for a call and put back
     /// after (a nested call finds it empty and uses its own), grown to the largest need.
     static STAGING: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-    /// The calling thread's [`ShareCounter`]s, taken and put back like [`STAGING`]: a call
-    /// resets only the ones it uses, where a fresh array of [`MAX_SHARES`] 128-byte counters
-    /// would zero 8 KiB on the calling thread before every product (1.2% of that thread's
-    /// time in a 2-thread SmolLM2 decode).
+    /// The calling thread's [`ShareCounter`]s, taken and put back like [`STAGING`]; a call
+    /// resets only the ones it uses (zeroing all [`MAX_SHARES`] 128-byte counters before every
+    /// product cost 1.2% of that thread's time in a 2-thread SmolLM2 decode).
     static SHARES: std::cell::Cell<Vec<ShareCounter>> = const { std::cell::Cell::new(Vec::new()) };
 }
 /// Source bytes [`Cpu::pack_with`] copies between two progress calls.

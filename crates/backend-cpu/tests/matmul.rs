@@ -323,7 +323,7 @@ fn supports_matches_kernels() {
 #[test]
 fn with_isa_matches_detection() {
     let supported: Vec<Isa> = Kernels::all_supported().iter().map(|k| k.isa).collect();
-    for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512] {
+    for isa in Isa::ALL {
         match Cpu::with_isa(1, isa) {
             Ok(cpu) => assert!(supported.contains(&isa) && cpu.isa() == isa),
             Err(e) => assert!(!supported.contains(&isa) && e == Error::UnsupportedIsa { isa }),

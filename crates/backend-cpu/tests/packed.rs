@@ -144,6 +144,15 @@ fn packed_kernels_match_scalar_packed_kernels() {
     }
 }
 
+/// `weight` packed and multiplied by `cpu` with the `n_tokens` rows of `x`: the outputs' bits.
+fn packed_bits(cpu: &Cpu, weight: &Weight<'_>, x: &[f32], n_tokens: usize) -> Vec<u32> {
+    let packed = cpu.pack(weight).expect("shape").expect("packable");
+    let mut y = vec![0.0f32; n_tokens * weight.n_out];
+    cpu.matmul_packed(&packed, x, n_tokens, &mut y)
+        .expect("shapes");
+    y.iter().map(|v| v.to_bits()).collect()
+}
+
 /// The AVX-512 VNNI packed kernels give the AVX2 ones' results bit for bit: both sum the
 /// same exact integers and then run the same float steps in the same order. Only runs where
 /// the CPU has both.
@@ -166,14 +175,7 @@ fn avx512_packed_kernels_equal_avx2_bit_for_bit() {
                 n_out,
                 n_in,
             };
-            let run = |k: Kernels| {
-                let cpu = Cpu::with_kernels(2, k);
-                let packed = cpu.pack(&weight).expect("shape").expect("packable");
-                let mut y = vec![0.0f32; n_tokens * n_out];
-                cpu.matmul_packed(&packed, &x, n_tokens, &mut y)
-                    .expect("shapes");
-                y.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
-            };
+            let run = |k: Kernels| packed_bits(&Cpu::with_kernels(2, k), &weight, &x, n_tokens);
             let (a, b) = (run(avx2), run(avx512));
             let first = a.iter().zip(&b).position(|(p, q)| p != q);
             assert!(
@@ -204,14 +206,7 @@ fn matmul_packed_thread_count_does_not_change_results() {
             };
             let outs: Vec<Vec<u32>> = [1, 2, 3]
                 .into_iter()
-                .map(|n| {
-                    let cpu = Cpu::with_kernels(n, k);
-                    let packed = cpu.pack(&weight).expect("shape").expect("packable");
-                    let mut y = vec![0.0f32; n_tokens * n_out];
-                    cpu.matmul_packed(&packed, &x, n_tokens, &mut y)
-                        .expect("shapes");
-                    y.iter().map(|v| v.to_bits()).collect()
-                })
+                .map(|n| packed_bits(&Cpu::with_kernels(n, k), &weight, &x, n_tokens))
                 .collect();
             assert!(
                 outs[0] == outs[1],

@@ -163,8 +163,9 @@ pub fn encode_row(row_type: KvRowType, x: &[f32], out: &mut [u8]) {
             // `half` converts a slice with F16C where the CPU has it (rounding to nearest
             // even, as its one-value conversion does): 8 values per instruction.
             use half::slice::HalfFloatSliceExt;
-            let mut tmp = [half::f16::ZERO; 64];
-            for (xs, os) in x.chunks(64).zip(out.chunks_mut(128)) {
+            const CHUNK: usize = 64;
+            let mut tmp = [half::f16::ZERO; CHUNK];
+            for (xs, os) in x.chunks(CHUNK).zip(out.chunks_mut(2 * CHUNK)) {
                 let hs = &mut tmp[..xs.len()];
                 hs.convert_from_f32_slice(xs);
                 for (o, h) in os.chunks_exact_mut(2).zip(hs.iter()) {

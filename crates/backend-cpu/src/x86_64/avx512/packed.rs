@@ -42,18 +42,27 @@ unsafe fn per_row<const SIGNED: bool>(p: *const u8) -> __m256i {
     }
 }
 
-/// Q4_0 / Q4_1: `R` activation rows (1 or 2) against one 8-row group; the 8 outputs of each.
+/// Q4_0 / Q4_1 / Q5_0 (`FMT`): `R` activation rows (1 or 2) against one 8-row group; the 8
+/// outputs of each. Per block, 8 value vectors `u` (nibbles, or Q5_0's 5-bit `w + 16`) meet
+/// broadcast activation groups; Q4_0 and Q5_0 then subtract their offset (8 or 16) times the
+/// activation block sum, Q4_1 adds its `m · s` term.
 ///
 /// # Safety
 /// `group` holds `nb` packed blocks; each `a[r]` points at an activation row of `nb` blocks.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn rows<const Q4_1: bool, const R: usize>(
+unsafe fn rows<const FMT: u8, const R: usize>(
     nb: usize,
     group: *const u8,
     a: [*const u8; R],
 ) -> [__m256; R] {
-    let (pb, ab, sb) = if Q4_1 { (160, 36, 4) } else { (144, 34, 2) };
+    // Packed block bytes, activation block bytes, and bytes of per-row (and per-block) scale
+    // fields: the 8 rows' values start at `8 · sb`, the activation values at `sb`.
+    let (pb, ab, sb) = match FMT {
+        Q4_1 => (160, 36, 4),
+        Q5_0 => (176, 34, 2),
+        _ => (144, 34, 2),
+    };
     let m4 = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); R];
     let mut summ = [_mm256_setzero_ps(); R];
@@ -63,12 +72,23 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
         unsafe {
             let blk = group.add(b * pb);
             prefetch_ahead(blk, pb);
+            let q5 = if FMT == Q5_0 {
+                q5_values(blk.add(16))
+            } else {
+                [_mm256_setzero_si256(); 8]
+            };
             let mut s_lo = [_mm256_setzero_si256(); R];
             let mut s_hi = [_mm256_setzero_si256(); R];
             for k in 0..4 {
-                let v = ld256(blk.add(8 * sb + 32 * k));
-                let lo = _mm256_and_si256(v, m4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4);
+                let (lo, hi) = if FMT == Q5_0 {
+                    (q5[2 * k], q5[2 * k + 1])
+                } else {
+                    let v = ld256(blk.add(8 * sb + 32 * k));
+                    (
+                        _mm256_and_si256(v, m4),
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4),
+                    )
+                };
                 for r in 0..R {
                     let qy = a[r].add(b * ab + sb);
                     s_lo[r] = dot(s_lo[r], lo, _mm256_set1_epi32(read_i32(qy.add(4 * k))));
@@ -79,58 +99,30 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
             for r in 0..R {
                 let (da, second) = trailer(a[r], ab, nb, b);
                 let mut isum = _mm256_add_epi32(s_lo[r], s_hi[r]);
-                if !Q4_1 {
-                    // Values are nibble − 8: subtract 8 · Σ activation values.
-                    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(second));
+                match FMT {
+                    // Values are nibble − 8 / u − 16: subtract 8 / 16 · Σ activation values.
+                    Q4_0 => isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(second)),
+                    Q5_0 => isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<4>(second)),
+                    _ => {}
                 }
                 let d = _mm256_mul_ps(dw, da);
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
-                if Q4_1 {
+                if FMT == Q4_1 {
                     let sa = _mm256_castsi256_ps(second);
                     summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, summ[r]);
                 }
             }
         }
     }
-    std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
-}
-
-/// [`rows`] for Q5_0: `Σ u·y` over `u = w + 16` in 0..32, then `16 · Σ y` subtracted.
-///
-/// # Safety
-/// As [`rows`].
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn rows_q5_0<const R: usize>(nb: usize, group: *const u8, a: [*const u8; R]) -> [__m256; R] {
-    let mut acc = [_mm256_setzero_ps(); R];
-    for b in 0..nb {
-        // SAFETY: block `b < nb` of the group (176 bytes) and of each activation row (34
-        // bytes) is readable (caller); every load stays inside them.
-        unsafe {
-            let blk = group.add(b * 176);
-            prefetch_ahead(blk, 176);
-            let u = q5_values(blk.add(16));
-            let mut s_lo = [_mm256_setzero_si256(); R];
-            let mut s_hi = [_mm256_setzero_si256(); R];
-            for k in 0..4 {
-                let (lo, hi) = (u[2 * k], u[2 * k + 1]);
-                for r in 0..R {
-                    let qy = a[r].add(b * 34 + 2);
-                    s_lo[r] = dot(s_lo[r], lo, _mm256_set1_epi32(read_i32(qy.add(4 * k))));
-                    s_hi[r] = dot(s_hi[r], hi, _mm256_set1_epi32(read_i32(qy.add(16 + 4 * k))));
-                }
-            }
-            let dw = f16x8(blk);
-            for r in 0..R {
-                let (da, sum) = trailer(a[r], 34, nb, b);
-                let isum = _mm256_add_epi32(s_lo[r], s_hi[r]);
-                let isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<4>(sum));
-                let d = _mm256_mul_ps(dw, da);
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
-            }
+    // Q5_0 returns its sums as they are, as the AVX2 kernel does (adding a zero would turn a
+    // −0.0 into +0.0).
+    std::array::from_fn(|r| {
+        if FMT == Q5_0 {
+            acc[r]
+        } else {
+            _mm256_add_ps(acc[r], summ[r])
         }
-    }
-    acc
+    })
 }
 
 /// [`rows`] for Q8_0: `|w| · sign(y, w)` per vector, even and odd vectors in two sums.
@@ -271,9 +263,7 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
     // SAFETY: forwarded to the caller.
     unsafe {
         match FMT {
-            Q4_0 => rows::<false, R>(nb, group, a),
-            Q4_1 => rows::<true, R>(nb, group, a),
-            Q5_0 => rows_q5_0::<R>(nb, group, a),
+            Q4_0 | Q4_1 | Q5_0 => rows::<FMT, R>(nb, group, a),
             Q8_0 => rows_q8_0::<R>(nb, group, a),
             Q4K => rows_q4_k::<R>(nb, group, a),
             _ => rows_q6_k::<R>(nb, group, a),
