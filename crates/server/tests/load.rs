@@ -21,8 +21,10 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// client) are cancelled: the engine ends up with no request and no KV block held.
 ///
 /// The tiny model can finish its whole context (128 positions) before the client drops a
-/// stream, and then the stream ended normally and counts as no abort. So the round is
-/// repeated: every round must leave no block held, and one of them must count an abort.
+/// stream (in a CI run, all six streams of a round had ended by the time the sixth sent its
+/// first token), and then the stream ended normally and counts as no abort. So the round is
+/// repeated: every round must leave no block held, some round must have caught the streams
+/// holding blocks, and an abort must be counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnects_free_kv_blocks() {
     const ROUNDS: usize = 20;
@@ -34,6 +36,7 @@ async fn disconnects_free_kv_blocks() {
             .any(|l| l.starts_with("skiff_aborted_requests_total ") && !l.ends_with(" 0"))
     };
     let mut metrics = String::new();
+    let mut seen_busy = false;
     for _ in 0..ROUNDS {
         let mut held = Vec::new();
         for _ in 0..6 {
@@ -46,7 +49,7 @@ async fn disconnects_free_kv_blocks() {
             held.push(stream);
         }
         let busy = s.state.engine_stats(TINY).expect("served");
-        assert!(busy.kv_blocks_used > 0, "streams hold no blocks: {busy:?}");
+        seen_busy |= busy.kv_blocks_used > 0;
         drop(held);
         // A whole request whose client gives up before the answer.
         let client = s.client.clone();
@@ -59,10 +62,11 @@ async fn disconnects_free_kv_blocks() {
         let idle = s.wait_idle(TINY).await;
         assert_eq!(idle.kv_blocks_used, 0);
         metrics = s.get("/metrics").await.1;
-        if counted(&metrics) {
+        if seen_busy && counted(&metrics) {
             break;
         }
     }
+    assert!(seen_busy, "no round caught a stream holding KV blocks");
     assert!(
         counted(&metrics),
         "no abort counted in {ROUNDS} rounds:\n{metrics}"
