@@ -159,13 +159,22 @@ fn sampled(prompt: Vec<u32>, seed: u64, n: usize) -> Request {
     r
 }
 
+/// [`sampled`] with a logit bias: the engine samples each row in place, so a choice forked
+/// off the prompt's row must get the row as it came out of the model, not as another choice's
+/// sampler left it (bias added twice).
+fn biased(prompt: Vec<u32>, seed: u64, n: usize) -> Request {
+    let mut r = sampled(prompt, seed, n);
+    r.sampling.logit_bias = (3..60).map(|t| (t, 2.5)).collect();
+    r
+}
+
 #[test]
 fn n_choices_share_the_prompt_and_each_equals_its_own_seed() {
     let m = tiny();
     let engine = start(&m, config(&m, 128, 16, 64));
     let p = prompt(5, 37, N_VOCAB); // two full blocks and a partial one
     let before = engine.stats();
-    let both = run_all(&engine, vec![sampled(p.clone(), 40, 3)]).remove(0);
+    let both = run_all(&engine, vec![biased(p.clone(), 40, 3)]).remove(0);
     let after = engine.stats();
     assert_eq!(
         after.prompt_tokens_total - before.prompt_tokens_total,
@@ -178,7 +187,7 @@ fn n_choices_share_the_prompt_and_each_equals_its_own_seed() {
     cold_cfg.prefix_cache = false;
     let cold = start(&m, cold_cfg);
     for i in 0..3 {
-        let alone = run_all(&cold, vec![sampled(p.clone(), 40 + i as u64, 1)]).remove(0);
+        let alone = run_all(&cold, vec![biased(p.clone(), 40 + i as u64, 1)]).remove(0);
         assert_eq!(both.tokens[i], alone.tokens[0], "choice {i}");
     }
     assert_ne!(

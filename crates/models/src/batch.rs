@@ -155,4 +155,9 @@ impl Logits {
     pub fn row(&self, r: usize) -> Option<&[f32]> {
         self.data.get(r * self.n_vocab..(r + 1) * self.n_vocab)
     }
+
+    /// Row `r`, writable (a sampler overwrites it in place), or `None` when out of range.
+    pub fn row_mut(&mut self, r: usize) -> Option<&mut [f32]> {
+        self.data.get_mut(r * self.n_vocab..(r + 1) * self.n_vocab)
+    }
 }

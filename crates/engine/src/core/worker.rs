@@ -100,6 +100,10 @@ pub(crate) struct Core<'t> {
     /// The step's batch and logits, kept so a step reuses their buffers.
     batch: Batch,
     logits: Logits,
+    /// A logits row that forks into several choices, kept while each samples its copy.
+    fork_row: Vec<f32>,
+    /// The block table of the sequence being mapped (`fill_batch`).
+    block_table: Vec<u32>,
 }
 
 impl<'t> Core<'t> {
@@ -121,6 +125,8 @@ impl<'t> Core<'t> {
             shutdown: None,
             batch: Batch::default(),
             logits: Logits::default(),
+            fork_row: Vec::new(),
+            block_table: Vec::new(),
         }
     }
 
@@ -241,7 +247,7 @@ impl<'t> Core<'t> {
         }
         let mut logits = std::mem::take(&mut self.logits);
         match copied.and_then(|()| self.execute(&plan, &mut logits)) {
-            Ok(()) => self.update(&plan, &logits),
+            Ok(()) => self.update(&plan, &mut logits),
             Err(e) => self.fail_plan(&plan, &e),
         }
         self.logits = logits;
@@ -300,8 +306,8 @@ impl<'t> Core<'t> {
     fn fill_batch(&mut self, plan: &StepPlan, batch: &mut Batch) -> Result<()> {
         batch.clear();
         for s in &plan.seqs {
-            self.kv
-                .set_block_table(s.slot, &self.sched.block_table(s.id))?;
+            self.sched.block_table_into(s.id, &mut self.block_table);
+            self.kv.set_block_table(s.slot, &self.block_table)?;
             self.kv.set_slot_len(s.slot, s.start)?;
             let tokens = &self.sched.tokens(s.id)[s.start..s.start + s.n_tokens];
             for (i, &token) in tokens.iter().enumerate() {
@@ -319,28 +325,40 @@ impl<'t> Core<'t> {
     }
 
     /// Advances the scheduler, forks pending choices, samples and streams every sequence
-    /// whose logits came back.
-    fn update(&mut self, plan: &StepPlan, logits: &Logits) {
+    /// whose logits came back. Each row is sampled in place (the sampler overwrites it with
+    /// the biased and penalised logits); a row whose prompt forks into other choices is
+    /// first kept in `fork_row`, and each choice samples from its own copy of it.
+    fn update(&mut self, plan: &StepPlan, logits: &mut Logits) {
         self.sched.complete_step(plan);
+        let got = logits.n_rows();
         let mut row = 0;
         for s in &plan.seqs {
             if !s.wants_logits {
                 continue;
             }
-            let Some(values) = logits.row(row) else {
+            let Some(values) = logits.row_mut(row) else {
                 let e = EngineError::MissingLogits {
                     expected: row + 1,
-                    got: logits.n_rows(),
+                    got,
                 };
                 self.fail_seq(s.id, &e);
                 continue;
             };
             row += 1;
-            let mut seqs = vec![s.id];
-            seqs.extend(self.fork(s.id));
-            for seq in seqs {
-                self.sample_and_emit(seq, values.to_vec());
+            let forks = self.fork(s.id);
+            if forks.is_empty() {
+                self.sample_and_emit(s.id, values);
+                continue;
             }
+            let mut original = std::mem::take(&mut self.fork_row);
+            original.clear();
+            original.extend_from_slice(values);
+            self.sample_and_emit(s.id, values);
+            for child in forks {
+                values.copy_from_slice(&original);
+                self.sample_and_emit(child, values);
+            }
+            self.fork_row = original;
         }
     }
 
@@ -374,7 +392,7 @@ impl<'t> Core<'t> {
 
     /// Samples `id`'s next token from its logits row and streams it, ending the choice
     /// when a stop condition holds.
-    fn sample_and_emit(&mut self, id: SeqId, mut values: Vec<f32>) {
+    fn sample_and_emit(&mut self, id: SeqId, values: &mut [f32]) {
         let n_text_vocab = self.tokenizer.n_vocab();
         if let Some(padding) = values.get_mut(n_text_vocab..) {
             padding.fill(f32::NEG_INFINITY);
@@ -386,7 +404,7 @@ impl<'t> Core<'t> {
             return;
         };
         let history = self.sched.tokens(id);
-        let outcome = choice.advance(request, &mut values, history, self.config.max_seq_len);
+        let outcome = choice.advance(request, values, history, self.config.max_seq_len);
         self.totals.generated_tokens += 1;
         match outcome {
             Ok(Some(token)) => self.sched.append(id, token),

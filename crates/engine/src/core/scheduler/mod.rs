@@ -204,10 +204,19 @@ impl Scheduler {
     }
 
     /// The block table of `id` as KV block ids.
+    #[cfg(test)]
     pub(crate) fn block_table(&self, id: SeqId) -> Vec<u32> {
-        self.seqs
-            .get(&id)
-            .map_or_else(Vec::new, |s| s.blocks.iter().map(|b| b.0).collect())
+        let mut table = Vec::new();
+        self.block_table_into(id, &mut table);
+        table
+    }
+
+    /// [`Self::block_table`] into `table` (cleared first), reusing its buffer.
+    pub(crate) fn block_table_into(&self, id: SeqId, table: &mut Vec<u32>) {
+        table.clear();
+        if let Some(s) = self.seqs.get(&id) {
+            table.extend(s.blocks.iter().map(|b| b.0));
+        }
     }
 
     /// Plans the next step: decode tokens, then prefill chunks, then admissions, all under
