@@ -60,9 +60,11 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => crate::x86_64::Avx2Fma::detect().map(crate::x86_64::avx2::kernels),
             #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => crate::x86_64::AvxVnni::detect().map(crate::x86_64::avxvnni::kernels),
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => crate::x86_64::Avx512Vnni::detect().map(crate::x86_64::avx512::kernels),
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => None,
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
         }
     }
 }
@@ -88,6 +90,13 @@ mod tests {
         assert_eq!(Kernels::best_up_to(Some("avx512")).unwrap().isa, best);
         if Kernels::for_isa(Isa::Avx2).is_some() {
             assert_eq!(Kernels::best_up_to(Some("avx2")).unwrap().isa, Isa::Avx2);
+            // A cap the CPU lacks gives the best table below it.
+            let want = if Kernels::for_isa(Isa::AvxVnni).is_some() {
+                Isa::AvxVnni
+            } else {
+                Isa::Avx2
+            };
+            assert_eq!(Kernels::best_up_to(Some("avxvnni")).unwrap().isa, want);
         }
         assert_eq!(Kernels::best_up_to(Some("sse9")).err().unwrap(), "sse9");
     }

@@ -64,19 +64,22 @@ pub enum Isa {
     Scalar,
     /// x86_64 AVX2 + FMA + F16C.
     Avx2,
+    /// x86_64 AVX-VNNI (VEX `vpdpbusd`; plus the AVX2 set).
+    AvxVnni,
     /// x86_64 AVX-512 F/BW/VL + VNNI (plus the AVX2 set).
     Avx512,
 }
 
 impl Isa {
     /// Every family, slowest first.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512];
 
     /// Lower-case name used in logs and benchmark ids.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avxvnni",
             Isa::Avx512 => "avx512",
         }
     }

@@ -153,37 +153,48 @@ fn packed_bits(cpu: &Cpu, weight: &Weight<'_>, x: &[f32], n_tokens: usize) -> Ve
     y.iter().map(|v| v.to_bits()).collect()
 }
 
-/// The AVX-512 VNNI packed kernels give the AVX2 ones' results bit for bit: both sum the
-/// same exact integers and then run the same float steps in the same order. Only runs where
-/// the CPU has both.
+/// The VNNI packed kernels (AVX-VNNI and AVX-512 VNNI) give the AVX2 ones' results bit for
+/// bit: they sum the same exact integers and then run the same float steps in the same order.
+/// Runs for each VNNI table the CPU has (none on a CPU without them).
 #[test]
-fn avx512_packed_kernels_equal_avx2_bit_for_bit() {
-    let (Some(avx2), Some(avx512)) = (Kernels::for_isa(Isa::Avx2), Kernels::for_isa(Isa::Avx512))
-    else {
-        eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+fn vnni_packed_kernels_equal_avx2_bit_for_bit() {
+    let Some(avx2) = Kernels::for_isa(Isa::Avx2) else {
+        eprintln!("skipped: this CPU lacks AVX2");
         return;
     };
-    for dtype in PACKED_DTYPES {
-        for (n_out, n_in, n_tokens) in [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)] {
-            let seed = 0x5120 + dtype as u64 + n_in as u64;
-            let mut rng = rng(seed);
-            let w = random_weight(dtype, n_out, n_in, &mut rng);
-            let x = random_acts(n_tokens * n_in, &mut rng);
-            let weight = Weight {
-                dtype,
-                data: &w,
-                n_out,
-                n_in,
-            };
-            let run = |k: Kernels| packed_bits(&Cpu::with_kernels(2, k), &weight, &x, n_tokens);
-            let (a, b) = (run(avx2), run(avx512));
-            let first = a.iter().zip(&b).position(|(p, q)| p != q);
-            assert!(
-                first.is_none(),
-                "dtype={dtype} {n_out}x{n_in}x{n_tokens}: first difference at {first:?}: avx2 {} vs avx512 {}",
-                f32::from_bits(a[first.unwrap_or(0)]),
-                f32::from_bits(b[first.unwrap_or(0)])
-            );
+    let vnni: Vec<Kernels> = [Isa::AvxVnni, Isa::Avx512]
+        .into_iter()
+        .filter_map(Kernels::for_isa)
+        .collect();
+    if vnni.is_empty() {
+        eprintln!("skipped: this CPU has neither AVX-VNNI nor AVX-512 VNNI");
+    }
+    for k in vnni {
+        for dtype in PACKED_DTYPES {
+            for (n_out, n_in, n_tokens) in
+                [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)]
+            {
+                let seed = 0x5120 + dtype as u64 + n_in as u64;
+                let mut rng = rng(seed);
+                let w = random_weight(dtype, n_out, n_in, &mut rng);
+                let x = random_acts(n_tokens * n_in, &mut rng);
+                let weight = Weight {
+                    dtype,
+                    data: &w,
+                    n_out,
+                    n_in,
+                };
+                let run = |k: Kernels| packed_bits(&Cpu::with_kernels(2, k), &weight, &x, n_tokens);
+                let (a, b) = (run(avx2), run(k));
+                let first = a.iter().zip(&b).position(|(p, q)| p != q);
+                assert!(
+                    first.is_none(),
+                    "{} dtype={dtype} {n_out}x{n_in}x{n_tokens}: first difference at {first:?}: avx2 {} vs {}",
+                    k.isa,
+                    f32::from_bits(a[first.unwrap_or(0)]),
+                    f32::from_bits(b[first.unwrap_or(0)])
+                );
+            }
         }
     }
 }

@@ -103,13 +103,13 @@ impl AttnKernels {
         match isa {
             Isa::Scalar => Some(scalar::kernels(row_type)),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => {
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => {
                 // Only hand out the table when the ISA itself is present (as `Kernels` does).
                 Kernels::for_isa(isa)?;
                 crate::x86_64::Avx2Fma::detect().map(|proof| avx2::kernels(proof, isa, row_type))
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => None,
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
         }
     }
 

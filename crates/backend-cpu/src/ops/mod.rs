@@ -85,7 +85,7 @@ impl OpsKernels {
         match isa {
             Isa::Scalar => Some(&SCALAR),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => {
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => {
                 // Only hand out the table when the ISA itself is present, as `Kernels` does.
                 crate::kernels::Kernels::for_isa(isa)?;
                 static AVX2: OnceLock<Option<OpsKernels>> = OnceLock::new();
@@ -93,7 +93,7 @@ impl OpsKernels {
                     .as_ref()
             }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx512 => None,
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
         }
     }
 
