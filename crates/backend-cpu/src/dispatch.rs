@@ -14,9 +14,10 @@ pub const MAX_ISA_VAR: &str = "SKIFF_MAX_ISA";
 
 impl Kernels {
     /// The fastest kernel table this CPU supports, capped by the `SKIFF_MAX_ISA` environment
-    /// variable when it is set (`scalar`, `avx2` or `avx512`: to compare ISAs on one machine,
-    /// or to step around a CPU whose wider kernels misbehave). An unknown value is logged as
-    /// a warning and ignored.
+    /// variable when it is set (`scalar`, `avx2`, `avxvnni` or `avx512`: to compare ISAs on one
+    /// machine, or to step around a CPU whose wider kernels misbehave). An unknown value is
+    /// logged as a warning and ignored. A VNNI table is used only once its packed products
+    /// have matched AVX2's bit for bit on this CPU (`selfcheck`).
     pub fn detect() -> Kernels {
         let cap = std::env::var(MAX_ISA_VAR).ok();
         let best = Self::best_up_to(cap.as_deref()).unwrap_or_else(|value| {
@@ -43,8 +44,9 @@ impl Kernels {
         Ok(Isa::ALL[..limit]
             .iter()
             .rev()
-            .find_map(|&isa| Self::for_isa(isa))
-            .expect("the scalar table is always supported"))
+            .filter_map(|&isa| Self::for_isa(isa))
+            .find(|&k| crate::selfcheck::trusted(k))
+            .expect("the scalar table is always supported and trusted"))
     }
 
     /// Every kernel table this CPU supports, slowest (scalar) first: tests and benchmarks run

@@ -25,6 +25,7 @@ pub mod ops;
 mod packed;
 mod pool;
 pub mod scalar;
+mod selfcheck;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
