@@ -54,7 +54,8 @@ impl Cpu {
         Self::with_kernels(n_threads, Kernels::detect())
     }
 
-    /// A backend forced to the kernels of `isa` (for tests and benchmarks).
+    /// A backend forced to the kernels of `isa` (for tests and benchmarks; unlike
+    /// [`Kernels::detect`], it skips the VNNI tables' start-up check).
     ///
     /// Errors with [`Error::UnsupportedIsa`] when this CPU cannot run `isa`.
     pub fn with_isa(n_threads: usize, isa: Isa) -> Result<Cpu> {

@@ -29,9 +29,18 @@ impl Kernels {
         best
     }
 
-    /// The fastest supported table whose ISA is at most `cap` (an [`Isa::name`]), or the
-    /// unknown `cap` as the error.
+    /// The fastest supported and trusted ([`crate::selfcheck::trusted`]) table whose ISA is at
+    /// most `cap` (an [`Isa::name`]), or the unknown `cap` as the error.
     fn best_up_to(cap: Option<&str>) -> Result<Kernels, String> {
+        Self::best_trusted_up_to(cap, crate::selfcheck::trusted)
+    }
+
+    /// [`Self::best_up_to`] with `trusted` deciding which supported ISAs may be used (the
+    /// scalar table always may).
+    fn best_trusted_up_to(
+        cap: Option<&str>,
+        trusted: impl Fn(Isa) -> bool,
+    ) -> Result<Kernels, String> {
         let limit = match cap.map(str::trim).filter(|c| !c.is_empty()) {
             None => Isa::ALL.len(),
             Some(name) => {
@@ -44,9 +53,9 @@ impl Kernels {
         Ok(Isa::ALL[..limit]
             .iter()
             .rev()
-            .filter_map(|&isa| Self::for_isa(isa))
-            .find(|&k| crate::selfcheck::trusted(k))
-            .expect("the scalar table is always supported and trusted"))
+            .filter(|&&isa| isa == Isa::Scalar || trusted(isa))
+            .find_map(|&isa| Self::for_isa(isa))
+            .expect("the scalar table is always supported"))
     }
 
     /// Every kernel table this CPU supports, slowest (scalar) first: tests and benchmarks run
@@ -101,5 +110,22 @@ mod tests {
             assert_eq!(Kernels::best_up_to(Some("avxvnni")).unwrap().isa, want);
         }
         assert_eq!(Kernels::best_up_to(Some("sse9")).err().unwrap(), "sse9");
+    }
+
+    #[test]
+    fn an_untrusted_table_is_passed_over_for_the_next_one_down() {
+        let supported: Vec<Isa> = Kernels::all_supported().iter().map(|k| k.isa).collect();
+        let best = *supported.last().unwrap();
+        let below = supported[supported.len().saturating_sub(2)];
+        let pick =
+            |trusted: &dyn Fn(Isa) -> bool| Kernels::best_trusted_up_to(None, trusted).unwrap().isa;
+        assert_eq!(pick(&|_| true), best);
+        assert_eq!(pick(&|isa| isa != best), below);
+        assert_eq!(pick(&|_| false), Isa::Scalar, "scalar needs no trust");
+        // Detection asks the self-check about the VNNI tables only.
+        assert!(crate::selfcheck::needs_check(Isa::AvxVnni));
+        assert!(crate::selfcheck::needs_check(Isa::Avx512));
+        assert!(!crate::selfcheck::needs_check(Isa::Avx2));
+        assert!(!crate::selfcheck::needs_check(Isa::Scalar));
     }
 }

@@ -23,21 +23,39 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The tiny model can finish its whole context (128 positions) before the client drops a
 /// stream (in a CI run, all six streams of a round had ended by the time the sixth sent its
 /// first token), and then the stream ended normally and counts as no abort. So the round is
-/// repeated: every round must leave no block held, some round must have caught the streams
-/// holding blocks, and an abort must be counted.
+/// repeated: every round must leave no block held, and some round must catch its streams
+/// holding blocks, see the abort count rise when they are dropped (before the abandoned
+/// request is sent, so that request cannot stand in for them) and generate fewer tokens than
+/// six streams left to run to the end of the context would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnects_free_kv_blocks() {
     const ROUNDS: usize = 20;
     let _serial = SERIAL.lock().await;
     let s = TestServer::tiny().await;
-    let counted = |metrics: &str| {
-        metrics
-            .lines()
-            .any(|l| l.starts_with("skiff_aborted_requests_total ") && !l.ends_with(" 0"))
+    let generated = || {
+        s.state
+            .engine_stats(TINY)
+            .expect("served")
+            .generated_tokens_total
     };
-    let mut metrics = String::new();
-    let mut seen_busy = false;
+    // How many tokens one stream generates when it runs to the end of the context.
+    let start = generated();
+    let whole = s
+        .open_long_stream()
+        .await
+        .bytes()
+        .await
+        .expect("whole stream");
+    assert!(
+        whole.ends_with(b"data: [DONE]\n\n"),
+        "stream ran to its end"
+    );
+    s.wait_idle(TINY).await;
+    let full = generated() - start;
+    let mut streams_aborted = false;
     for _ in 0..ROUNDS {
+        let before = aborted(&s.get("/metrics").await.1);
+        let start = generated();
         let mut held = Vec::new();
         for _ in 0..6 {
             let resp = s.open_long_stream().await;
@@ -49,8 +67,14 @@ async fn disconnects_free_kv_blocks() {
             held.push(stream);
         }
         let busy = s.state.engine_stats(TINY).expect("served");
-        seen_busy |= busy.kv_blocks_used > 0;
         drop(held);
+        assert_eq!(s.wait_idle(TINY).await.kv_blocks_used, 0);
+        if busy.kv_blocks_used > 0
+            && aborted(&s.get("/metrics").await.1) > before
+            && generated() - start < 6 * full
+        {
+            streams_aborted = true;
+        }
         // A whole request whose client gives up before the answer.
         let client = s.client.clone();
         let url = s.url("/v1/chat/completions");
@@ -59,19 +83,26 @@ async fn disconnects_free_kv_blocks() {
             tokio::spawn(async move { client.post(url).json_body(&whole).send().await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         abandoned.abort();
-        let idle = s.wait_idle(TINY).await;
-        assert_eq!(idle.kv_blocks_used, 0);
-        metrics = s.get("/metrics").await.1;
-        if seen_busy && counted(&metrics) {
+        assert_eq!(s.wait_idle(TINY).await.kv_blocks_used, 0);
+        if streams_aborted {
             break;
         }
     }
-    assert!(seen_busy, "no round caught a stream holding KV blocks");
     assert!(
-        counted(&metrics),
-        "no abort counted in {ROUNDS} rounds:\n{metrics}"
+        streams_aborted,
+        "in {ROUNDS} rounds, no dropped stream that held KV blocks was counted as aborted and \
+         stopped early ({full} tokens when run to the end)"
     );
     s.shutdown().await.expect("clean shutdown");
+}
+
+/// The value of `skiff_aborted_requests_total` in a metrics page (0 when absent).
+fn aborted(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("skiff_aborted_requests_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// 32 concurrent streaming clients (the loadgen tool itself) for three rounds: zero errors,

@@ -17,7 +17,8 @@ use crate::x86_64::Avx2Fma;
 /// Most queries one pass of a kernel keeps in registers.
 const MAX_Q: usize = 4;
 
-/// The AVX2 table for rows of `row_type`, reported as `isa` (AVX-512 CPUs run it too).
+/// The AVX2 table for rows of `row_type`, reported as `isa` (AVX-VNNI and AVX-512 CPUs run it
+/// too).
 pub(super) fn kernels(_proof: Avx2Fma, isa: Isa, row_type: KvRowType) -> AttnKernels {
     let (key_dot, value_axpy): (KeyDotFn, ValueAxpyFn) = match row_type {
         KvRowType::F32 => (key_dot_f32, value_axpy_f32),

@@ -98,7 +98,8 @@ impl std::fmt::Debug for AttnKernels {
 
 impl AttnKernels {
     /// The table of `isa` for rows of `row_type`, or `None` when this CPU lacks `isa`.
-    /// AVX-512 CPUs run the AVX2 attention kernels (the rows are short; 256-bit lanes suffice).
+    /// AVX-VNNI and AVX-512 CPUs run the AVX2 attention kernels (the rows are short; 256-bit
+    /// lanes suffice).
     pub fn for_isa(isa: Isa, row_type: KvRowType) -> Option<AttnKernels> {
         match isa {
             Isa::Scalar => Some(scalar::kernels(row_type)),

@@ -15,7 +15,7 @@ use super::{OpsKernels, RopeStyle};
 use crate::kernels::Isa;
 use crate::x86_64::Avx2Fma;
 
-/// The AVX2 table (AVX-512 CPUs run it too; it reports `Isa::Avx2`).
+/// The AVX2 table (AVX-VNNI and AVX-512 CPUs run it too; it reports `Isa::Avx2`).
 pub(super) fn kernels(_proof: Avx2Fma) -> OpsKernels {
     OpsKernels {
         isa: Isa::Avx2,
