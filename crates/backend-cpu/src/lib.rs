@@ -34,4 +34,4 @@ pub use cpu::{Cpu, Weight};
 pub use dispatch::MAX_ISA_VAR;
 pub use error::{Error, Result};
 pub use kernels::{ActFormat, Isa, Kernels};
-pub use packed::{MAX_MANY, PACK_STEP_BYTES, PackedWeight};
+pub use packed::{MAX_MANY, PACK_STEP_BYTES, PACKED_DTYPES, PackedWeight};

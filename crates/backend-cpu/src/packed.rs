@@ -117,12 +117,19 @@ impl PackedWeight {
     }
 }
 
-/// The types [`Cpu::pack`] repacks.
+/// The weight types [`Cpu::pack`] repacks, each multiplied by its own packed kernel.
+pub const PACKED_DTYPES: [DType; 6] = [
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_0,
+    DType::Q8_0,
+    DType::Q4K,
+    DType::Q6K,
+];
+
+/// Whether [`Cpu::pack`] repacks `dtype` (one of [`PACKED_DTYPES`]).
 pub(crate) fn packable(dtype: DType) -> bool {
-    matches!(
-        dtype,
-        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 | DType::Q4K | DType::Q6K
-    )
+    PACKED_DTYPES.contains(&dtype)
 }
 
 /// Bytes of one packed block of 8 rows (the layout in the module doc).

@@ -8,21 +8,11 @@
 
 use std::sync::OnceLock;
 
-use skiff_tensor::DType;
 use skiff_tensor::quant::quantize;
 
 use crate::cpu::{Cpu, Weight};
 use crate::kernels::{Isa, Kernels};
-
-/// The formats weights are repacked into, each of which has its own packed kernel.
-const PACKED: [DType; 6] = [
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_0,
-    DType::Q8_0,
-    DType::Q4K,
-    DType::Q6K,
-];
+use crate::packed::PACKED_DTYPES;
 
 /// Whether `k`'s packed products of every packed format equal `reference`'s bit for bit, on a
 /// 16 × 512 weight and 3 tokens (a pair of activation rows and a single one, as the kernels
@@ -37,7 +27,7 @@ pub(crate) fn packed_agree(k: Kernels, reference: Kernels) -> bool {
     let x: Vec<f32> = (0..N_TOKENS * N_IN)
         .map(|i| (i as f32 * 0.377).cos() * 2.0)
         .collect();
-    PACKED.iter().all(|&dtype| {
+    PACKED_DTYPES.iter().all(|&dtype| {
         let mut data = vec![0u8; N_OUT * N_IN / dtype.block_len() * dtype.block_bytes()];
         if quantize(dtype, &values, &mut data).is_err() {
             return false;

@@ -5,17 +5,8 @@
 mod common;
 
 use common::*;
-use skiff_backend_cpu::{ActFormat, Cpu, Error, Isa, Kernels, PackedWeight, Weight};
+use skiff_backend_cpu::{ActFormat, Cpu, Error, Isa, Kernels, PACKED_DTYPES, PackedWeight, Weight};
 use skiff_tensor::DType;
-
-const PACKED_DTYPES: [DType; 6] = [
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_0,
-    DType::Q8_0,
-    DType::Q4K,
-    DType::Q6K,
-];
 
 /// The expected `y[t * n_out + o]` from scalar row-kernel calls, and each value's magnitude.
 fn reference(dtype: DType, w: &[u8], x: &[f32], n_out: usize, n_in: usize) -> (Vec<f32>, Vec<f32>) {
