@@ -36,7 +36,8 @@ impl Kernels {
     }
 
     /// [`Self::best_up_to`] with `trusted` deciding which supported ISAs may be used (the
-    /// scalar table always may).
+    /// scalar table always may). It is asked only about ISAs this CPU supports, fastest first,
+    /// until one is trusted.
     fn best_trusted_up_to(
         cap: Option<&str>,
         trusted: impl Fn(Isa) -> bool,
@@ -53,8 +54,8 @@ impl Kernels {
         Ok(Isa::ALL[..limit]
             .iter()
             .rev()
-            .filter(|&&isa| isa == Isa::Scalar || trusted(isa))
-            .find_map(|&isa| Self::for_isa(isa))
+            .filter_map(|&isa| Self::for_isa(isa))
+            .find(|k| k.isa == Isa::Scalar || trusted(k.isa))
             .expect("the scalar table is always supported"))
     }
 
@@ -122,6 +123,17 @@ mod tests {
         assert_eq!(pick(&|_| true), best);
         assert_eq!(pick(&|isa| isa != best), below);
         assert_eq!(pick(&|_| false), Isa::Scalar, "scalar needs no trust");
+        // Only supported ISAs are asked about (asking about one the CPU lacks would run, and
+        // fail, its start-up check).
+        let asked = std::cell::RefCell::new(Vec::new());
+        pick(&|isa| {
+            asked.borrow_mut().push(isa);
+            false
+        });
+        assert!(
+            asked.borrow().iter().all(|isa| supported.contains(isa)),
+            "{asked:?}"
+        );
         // Detection asks the self-check about the VNNI tables only.
         assert!(crate::selfcheck::needs_check(Isa::AvxVnni));
         assert!(crate::selfcheck::needs_check(Isa::Avx512));

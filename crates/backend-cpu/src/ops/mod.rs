@@ -4,8 +4,8 @@
 //!
 //! Each kernel has a scalar twin in [`scalar`] (the specification) and an AVX2 + FMA variant
 //! chosen at run time from the backend's instruction set ([`Cpu::isa`]); AVX-VNNI and AVX-512
-//! CPUs run the AVX2 variants (rows of a few hundred values gain nothing from wider lanes). The tests run
-//! every variant the host supports against the scalar twin on random odd-sized inputs.
+//! CPUs run the AVX2 variants (rows of a few hundred values gain nothing from wider lanes). The
+//! tests run every variant the host supports against the scalar twin on random odd-sized inputs.
 //!
 //! All of them run on the calling thread: on a decode step a row is a few hundred values, far
 //! below what a pool dispatch costs, and on long prompts they stay a small fraction of the

@@ -1,9 +1,9 @@
 //! x86_64 SIMD kernels and the proof tokens that gate them.
 //!
 //! A proof token is a zero-sized value that only [`Avx2Fma::detect`], [`AvxVnni::detect`]
-//! and [`Avx512Vnni::detect`] can build, after checking the CPU. The ISA modules' `kernels(token)` constructors are the only
-//! way to reach their `#[target_feature]` functions, so holding a kernel table of an ISA proves
-//! the CPU runs it.
+//! and [`Avx512Vnni::detect`] can build, after checking the CPU. The ISA modules'
+//! `kernels(token)` constructors are the only way to reach their `#[target_feature]` functions,
+//! so holding a kernel table of an ISA proves the CPU runs it.
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;

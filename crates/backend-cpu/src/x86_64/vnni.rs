@@ -64,8 +64,8 @@ macro_rules! vnni_packed {
             group: *const u8,
             a: [*const u8; R],
         ) -> [__m256; R] {
-            // Packed block bytes, activation block bytes, and bytes of per-row (and per-block) scale
-            // fields: the 8 rows' values start at `8 · sb`, the activation values at `sb`.
+            // Packed block bytes, activation block bytes, and bytes of per-row (and per-block)
+            // scale fields: the 8 rows' values start at `8 · sb`, the activation values at `sb`.
             let (pb, ab, sb) = match FMT {
                 Q4_1 => (160, 36, 4),
                 Q5_0 => (176, 34, 2),
@@ -109,7 +109,8 @@ macro_rules! vnni_packed {
                         let (da, second) = trailer(a[r], ab, nb, b);
                         let mut isum = _mm256_add_epi32(s_lo[r], s_hi[r]);
                         match FMT {
-                            // Values are nibble − 8 / u − 16: subtract 8 / 16 · Σ activation values.
+                            // Values are nibble − 8 / u − 16: subtract 8 / 16 · Σ activation
+                            // values.
                             Q4_0 => isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<3>(second)),
                             Q5_0 => isum = _mm256_sub_epi32(isum, _mm256_slli_epi32::<4>(second)),
                             _ => {}
@@ -123,8 +124,8 @@ macro_rules! vnni_packed {
                     }
                 }
             }
-            // Q5_0 returns its sums as they are, as the AVX2 kernel does (adding a zero would turn a
-            // −0.0 into +0.0).
+            // Q5_0 returns its sums as they are, as the AVX2 kernel does (adding a zero would turn
+            // a −0.0 into +0.0).
             std::array::from_fn(|r| {
                 if FMT == Q5_0 {
                     acc[r]
@@ -294,6 +295,19 @@ macro_rules! vnni_packed {
 
         packed_driver!($features, rows_of);
         packed_kernels!();
+
+        /// `base` (AVX2's table) with the six VNNI packed kernels in place of its own.
+        pub(super) fn with_packed(base: crate::kernels::Kernels) -> crate::kernels::Kernels {
+            crate::kernels::Kernels {
+                packed8_q4_0_q8_0,
+                packed8_q4_1_q8_1,
+                packed8_q5_0_q8_0,
+                packed8_q8_0_q8_0,
+                packed8_q4_k_q8_k,
+                packed8_q6_k_q8_k,
+                ..base
+            }
+        }
     };
 }
 pub(in crate::x86_64) use vnni_packed;

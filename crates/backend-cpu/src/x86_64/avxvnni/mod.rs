@@ -10,16 +10,10 @@ mod packed;
 use super::AvxVnni;
 use crate::kernels::{Isa, Kernels};
 
-/// The AVX-VNNI kernel table.
+/// The AVX-VNNI kernel table: AVX2's, with the VNNI packed kernels.
 pub(crate) fn kernels(proof: AvxVnni) -> Kernels {
-    Kernels {
+    packed::with_packed(Kernels {
         isa: Isa::AvxVnni,
-        packed8_q4_0_q8_0: packed::packed8_q4_0_q8_0,
-        packed8_q4_1_q8_1: packed::packed8_q4_1_q8_1,
-        packed8_q5_0_q8_0: packed::packed8_q5_0_q8_0,
-        packed8_q8_0_q8_0: packed::packed8_q8_0_q8_0,
-        packed8_q4_k_q8_k: packed::packed8_q4_k_q8_k,
-        packed8_q6_k_q8_k: packed::packed8_q6_k_q8_k,
         ..super::avx2::kernels(proof.avx2())
-    }
+    })
 }
