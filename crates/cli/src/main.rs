@@ -40,7 +40,23 @@ enum Command {
     Synth(commands::synth::Args),
 }
 
+/// Sends the libraries' warnings and errors to stderr: an ignored `SKIFF_MAX_ISA`, a kernel
+/// table that failed its start-up check, a thread that could not be spawned, a model `serve`
+/// could not load. `RUST_LOG` (`tracing_subscriber`'s filter syntax) widens or narrows them.
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Fails only when a subscriber is already set, which leaves that one in place.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 fn main() -> std::process::ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pull(args) => commands::pull::run(args),

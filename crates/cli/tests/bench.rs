@@ -311,3 +311,34 @@ fn smollm2_json_rows() {
         rows[0]
     );
 }
+
+/// `SKIFF_MAX_ISA` caps the kernels (the backend column names the one in use), and an unknown
+/// value is reported on stderr, naming the accepted ones, while the run goes on with the best.
+#[test]
+fn max_isa_caps_the_kernels_and_an_unknown_value_is_reported() {
+    let run = |cap: &str| {
+        Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["bench", "-p", "0", "-n", "2", "-r", "1"])
+            .arg(fixture())
+            .env("SKIFF_MAX_ISA", cap)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("skiff runs")
+    };
+    let scalar = run("scalar");
+    assert!(stdout_ok(&scalar).contains("CPU scalar"));
+    assert!(
+        scalar.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&scalar.stderr)
+    );
+    let unknown = run("sse9");
+    assert!(stdout_ok(&unknown).contains("| CPU "));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains(
+            "ignoring SKIFF_MAX_ISA=\"sse9\": expected one of scalar, avx2, avxvnni, avx512"
+        ),
+        "{stderr}"
+    );
+}
