@@ -16,7 +16,9 @@ const HUGE_PAGE: usize = 2 << 20;
 const MIN_MAPPED: usize = HUGE_PAGE;
 
 /// A zero-initialised, fixed-length byte buffer (see the module doc).
-pub(crate) enum HugeBuf {
+pub struct HugeBuf(Inner);
+
+enum Inner {
     Mapped {
         map: memmap2::MmapMut,
         offset: usize,
@@ -27,13 +29,13 @@ pub(crate) enum HugeBuf {
 
 impl HugeBuf {
     /// `len` zero bytes.
-    pub(crate) fn zeroed(len: usize) -> Self {
+    pub fn zeroed(len: usize) -> Self {
         if len < MIN_MAPPED {
-            return Self::Heap(vec![0; len]);
+            return Self(Inner::Heap(vec![0; len]));
         }
         match Self::map(len) {
             Some(buf) => buf,
-            None => Self::Heap(vec![0; len]),
+            None => Self(Inner::Heap(vec![0; len])),
         }
     }
 
@@ -49,12 +51,12 @@ impl HugeBuf {
             offset,
             len / HUGE_PAGE * HUGE_PAGE,
         );
-        Some(Self::Mapped { map, offset, len })
+        Some(Self(Inner::Mapped { map, offset, len }))
     }
 
     /// Whether the bytes live in a huge-page-advised mapping (not the heap fallback).
-    pub(crate) fn is_mapped(&self) -> bool {
-        matches!(self, Self::Mapped { .. })
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Inner::Mapped { .. })
     }
 }
 
@@ -62,18 +64,18 @@ impl Deref for HugeBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match self {
-            Self::Mapped { map, offset, len } => &map[*offset..*offset + *len],
-            Self::Heap(v) => v,
+        match &self.0 {
+            Inner::Mapped { map, offset, len } => &map[*offset..*offset + *len],
+            Inner::Heap(v) => v,
         }
     }
 }
 
 impl DerefMut for HugeBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        match self {
-            Self::Mapped { map, offset, len } => &mut map[*offset..*offset + *len],
-            Self::Heap(v) => v,
+        match &mut self.0 {
+            Inner::Mapped { map, offset, len } => &mut map[*offset..*offset + *len],
+            Inner::Heap(v) => v,
         }
     }
 }

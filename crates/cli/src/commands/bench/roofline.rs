@@ -1,7 +1,11 @@
 //! `--roofline`: this machine's read bandwidth, and tg as a fraction of what it allows.
 //!
 //! Bandwidth: `n_threads` threads each stream-read (sum) their share of a buffer far larger
-//! than any L3 cache; the best of several runs counts, per thread count. Bytes read per
+//! than any L3 cache; the best of several runs counts, per thread count. The buffer lives on
+//! transparent huge pages where the OS offers them, as the repacked weights do: on 4 KiB
+//! pages every 4 KiB read costs a TLB miss (a two-level walk in a VM), which held one core of
+//! the Zen 1 machine the benches ran on to 12 GB/s against 16 GB/s on huge pages, so a probe
+//! on small pages understated the limit the kernels actually stream against. Bytes read per
 //! decoded token: every tensor the forward pass reads (all matmul weights and the small
 //! norm/bias vectors) — the token-embedding table only when it is also the LM head (a
 //! decode step reads one embedding row otherwise) — plus the KV cache the step reads, on
@@ -9,6 +13,7 @@
 
 use std::time::Instant;
 
+use skiff_backend_cpu::HugeBuf;
 use skiff_formats::ModelSpec;
 use skiff_models::KvCache;
 use skiff_models::kv::KvDtype;
@@ -22,21 +27,24 @@ const RUNS: usize = 5;
 
 /// Measured read bandwidth (bytes/s) for each of `threads`.
 pub fn measure(threads: &[usize]) -> Vec<(usize, f64)> {
-    let words = vec![1u64; BUFFER_BYTES / 8];
+    let mut buf = HugeBuf::zeroed(BUFFER_BYTES);
+    // Written first: untouched anonymous pages all map the one zero page, which stays in
+    // cache.
+    buf.fill(1);
     threads
         .iter()
-        .map(|&n| (n, best_bandwidth(&words, n)))
+        .map(|&n| (n, best_bandwidth(&buf, n)))
         .collect()
 }
 
-/// The best of [`RUNS`] passes of `n_threads` threads summing `words`, in bytes/s.
-fn best_bandwidth(words: &[u64], n_threads: usize) -> f64 {
-    let chunk = words.len().div_ceil(n_threads.max(1));
+/// The best of [`RUNS`] passes of `n_threads` threads summing `bytes` as words, in bytes/s.
+fn best_bandwidth(bytes: &[u8], n_threads: usize) -> f64 {
+    let chunk = bytes.len().div_ceil(n_threads.max(1)).next_multiple_of(64);
     let mut best = 0.0f64;
     for _ in 0..RUNS {
         let started = Instant::now();
         let total: u64 = std::thread::scope(|scope| {
-            let workers: Vec<_> = words
+            let workers: Vec<_> = bytes
                 .chunks(chunk)
                 .map(|part| scope.spawn(move || sum_words(part)))
                 .collect();
@@ -47,24 +55,28 @@ fn best_bandwidth(words: &[u64], n_threads: usize) -> f64 {
         });
         std::hint::black_box(total);
         let secs = started.elapsed().as_secs_f64();
-        best = best.max((words.len() * 8) as f64 / secs.max(1e-9));
+        best = best.max(bytes.len() as f64 / secs.max(1e-9));
     }
     best
 }
 
-/// Wrapping sum with independent lanes, so the loop vectorizes and is bound by loads.
-fn sum_words(words: &[u64]) -> u64 {
+/// Wrapping sum of `bytes` as native-endian 8-byte words (a last partial word as bytes),
+/// with independent lanes, so the loop vectorizes and is bound by loads.
+fn sum_words(bytes: &[u8]) -> u64 {
+    let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or([0; 8]));
     let mut lanes = [0u64; 8];
-    let mut chunks = words.chunks_exact(8);
-    for c in &mut chunks {
-        for (lane, &w) in lanes.iter_mut().zip(c) {
-            *lane = lane.wrapping_add(w);
+    let mut lines = bytes.chunks_exact(64);
+    for line in &mut lines {
+        for (lane, w) in lanes.iter_mut().zip(line.chunks_exact(8)) {
+            *lane = lane.wrapping_add(word(w));
         }
     }
-    let tail = chunks
+    let mut words = lines.remainder().chunks_exact(8);
+    let mut tail = (&mut words).fold(0u64, |a, w| a.wrapping_add(word(w)));
+    tail = words
         .remainder()
         .iter()
-        .fold(0u64, |a, &w| a.wrapping_add(w));
+        .fold(tail, |a, &b| a.wrapping_add(u64::from(b)));
     lanes.iter().fold(tail, |a, &l| a.wrapping_add(l))
 }
 
@@ -138,15 +150,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sum_words_matches_a_plain_sum() {
+    fn sum_words_matches_a_plain_sum_of_words_and_trailing_bytes() {
         let words: Vec<u64> = (0..1003).map(|i| i * 7 + 1).collect();
-        assert_eq!(sum_words(&words), words.iter().sum::<u64>());
-        assert_eq!(sum_words(&[]), 0);
+        let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        bytes.extend([5, 6, 7]);
+        let expected = words.iter().sum::<u64>() + 5 + 6 + 7;
+        assert_eq!(sum_words(&bytes), expected);
+        // Every length: full 64-byte lines, whole words past them, and loose bytes.
+        for len in [0, 7, 8, 63, 64, 65, 72, 130] {
+            let part = &bytes[..len];
+            let plain: u64 = part
+                .chunks(8)
+                .map(|w| match <[u8; 8]>::try_from(w) {
+                    Ok(w) => u64::from_ne_bytes(w),
+                    Err(_) => w.iter().map(|&b| u64::from(b)).sum(),
+                })
+                .sum();
+            assert_eq!(sum_words(part), plain, "len {len}");
+        }
     }
 
     #[test]
     fn bandwidth_is_positive() {
-        let words = vec![3u64; 1 << 16];
-        assert!(best_bandwidth(&words, 2) > 0.0);
+        let bytes = vec![3u8; 1 << 19];
+        assert!(best_bandwidth(&bytes, 2) > 0.0);
+        assert!(best_bandwidth(&bytes[..1000], 3) > 0.0);
     }
 }
