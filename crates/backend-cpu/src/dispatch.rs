@@ -3,8 +3,8 @@
 //! `cfg(target_feature)` is never used, so one binary runs on every CPU of its architecture
 //! and uses the best kernels present.
 //!
-//! An aarch64 NEON table slots in here beside the x86_64 ones (`aarch64/neon.rs`, behind its
-//! own proof token); until it exists, aarch64 runs the scalar table.
+//! x86_64 offers AVX2, AVX-VNNI and AVX-512 VNNI tables; aarch64 NEON, and NEON with `sdot`
+//! (`is_aarch64_feature_detected!`).
 
 use crate::kernels::{Isa, Kernels};
 use crate::scalar;
@@ -14,9 +14,10 @@ pub const MAX_ISA_VAR: &str = "SKIFF_MAX_ISA";
 
 impl Kernels {
     /// The fastest kernel table this CPU supports, capped by the `SKIFF_MAX_ISA` environment
-    /// variable when it is set (`scalar`, `avx2`, `avxvnni` or `avx512`: to compare ISAs on one
-    /// machine, or to step around a CPU whose wider kernels misbehave). An unknown value is
-    /// logged as a warning and ignored. A VNNI table is used only once its packed products
+    /// variable when it is set (`scalar`, `avx2`, `avxvnni` or `avx512` on x86_64; `scalar`,
+    /// `neon` or `neondot` on aarch64: to compare ISAs on one machine, or to step around a CPU
+    /// whose wider kernels misbehave; another architecture's name leaves the scalar table).
+    /// An unknown value is logged as a warning and ignored. A VNNI table is used only once its packed products
     /// have matched AVX2's bit for bit on this CPU (`selfcheck`).
     pub fn detect() -> Kernels {
         let cap = std::env::var(MAX_ISA_VAR).ok();
@@ -30,7 +31,8 @@ impl Kernels {
     }
 
     /// The fastest supported and trusted ([`crate::selfcheck::trusted`]) table whose ISA is at
-    /// most `cap` (an [`Isa::name`]), or the unknown `cap` as the error.
+    /// most `cap` (an [`Isa::name`]; among the ISAs of `cap`'s architecture, in [`Isa::ALL`]'s
+    /// order), or the unknown `cap` as the error.
     fn best_up_to(cap: Option<&str>) -> Result<Kernels, String> {
         Self::best_trusted_up_to(cap, crate::selfcheck::trusted)
     }
@@ -42,16 +44,22 @@ impl Kernels {
         cap: Option<&str>,
         trusted: impl Fn(Isa) -> bool,
     ) -> Result<Kernels, String> {
-        let limit = match cap.map(str::trim).filter(|c| !c.is_empty()) {
-            None => Isa::ALL.len(),
+        let allowed = match cap.map(str::trim).filter(|c| !c.is_empty()) {
+            None => Isa::ALL.to_vec(),
             Some(name) => {
                 let at = Isa::ALL
                     .iter()
-                    .position(|isa| isa.name().eq_ignore_ascii_case(name));
-                1 + at.ok_or_else(|| name.to_string())?
+                    .position(|isa| isa.name().eq_ignore_ascii_case(name))
+                    .ok_or_else(|| name.to_string())?;
+                let family = Isa::ALL[at].family();
+                Isa::ALL[..=at]
+                    .iter()
+                    .copied()
+                    .filter(|isa| *isa == Isa::Scalar || isa.family() == family)
+                    .collect()
             }
         };
-        Ok(Isa::ALL[..limit]
+        Ok(allowed
             .iter()
             .rev()
             .filter_map(|&isa| Self::for_isa(isa))
@@ -77,6 +85,14 @@ impl Kernels {
             Isa::Avx512 => crate::x86_64::Avx512Vnni::detect().map(crate::x86_64::avx512::kernels),
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => crate::aarch64::Neon::detect().map(crate::aarch64::neon::kernels),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDot => {
+                crate::aarch64::NeonDot::detect().map(crate::aarch64::neon::kernels_dot)
+            }
+            #[cfg(not(target_arch = "aarch64"))]
+            Isa::Neon | Isa::NeonDot => None,
         }
     }
 }
@@ -98,8 +114,18 @@ mod tests {
             Kernels::best_up_to(Some(" Scalar ")).unwrap().isa,
             Isa::Scalar
         );
-        // A cap above what the CPU has gives the best it has.
-        assert_eq!(Kernels::best_up_to(Some("avx512")).unwrap().isa, best);
+        // A cap above what the CPU has gives the best it has; a cap of another
+        // architecture's family, the scalar table.
+        let (top, foreign) = if cfg!(target_arch = "aarch64") {
+            ("neondot", "avx512")
+        } else {
+            ("avx512", "neondot")
+        };
+        assert_eq!(Kernels::best_up_to(Some(top)).unwrap().isa, best);
+        assert_eq!(Kernels::best_up_to(Some(foreign)).unwrap().isa, Isa::Scalar);
+        if Kernels::for_isa(Isa::Neon).is_some() {
+            assert_eq!(Kernels::best_up_to(Some("neon")).unwrap().isa, Isa::Neon);
+        }
         if Kernels::for_isa(Isa::Avx2).is_some() {
             assert_eq!(Kernels::best_up_to(Some("avx2")).unwrap().isa, Isa::Avx2);
             // A cap the CPU lacks gives the best table below it.
@@ -111,6 +137,20 @@ mod tests {
             assert_eq!(Kernels::best_up_to(Some("avxvnni")).unwrap().isa, want);
         }
         assert_eq!(Kernels::best_up_to(Some("sse9")).err().unwrap(), "sse9");
+    }
+
+    /// Every aarch64 CPU has NEON, so its table is always there to be tested; and where a
+    /// runner names the table this CPU must get (`SKIFF_TEST_EXPECT_ISA`, as
+    /// `tools/test-aarch64.sh` does for each emulated CPU), detection picks exactly it, so the
+    /// suite is known to have run that table.
+    #[test]
+    fn detection_finds_the_tables_the_cpu_has() {
+        if cfg!(target_arch = "aarch64") {
+            assert_eq!(Kernels::for_isa(Isa::Neon).map(|k| k.isa), Some(Isa::Neon));
+        }
+        if let Ok(want) = std::env::var("SKIFF_TEST_EXPECT_ISA") {
+            assert_eq!(Kernels::best_up_to(None).unwrap().isa.name(), want);
+        }
     }
 
     #[test]

@@ -68,11 +68,33 @@ pub enum Isa {
     AvxVnni,
     /// x86_64 AVX-512 F/BW/VL + VNNI (plus the AVX2 set).
     Avx512,
+    /// aarch64 Advanced SIMD (every aarch64 CPU).
+    Neon,
+    /// aarch64 Advanced SIMD with the dot-product instructions (FEAT_DotProd).
+    NeonDot,
 }
 
 impl Isa {
-    /// Every family, slowest first.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512];
+    /// Every family, each architecture's slowest first (a CPU supports the scalar table and
+    /// the families of its own architecture only).
+    pub const ALL: [Isa; 6] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::AvxVnni,
+        Isa::Avx512,
+        Isa::Neon,
+        Isa::NeonDot,
+    ];
+
+    /// The architecture whose CPUs may have this family: `"any"` (the scalar code), `"x86_64"`
+    /// or `"aarch64"`.
+    pub fn family(self) -> &'static str {
+        match self {
+            Isa::Scalar => "any",
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => "x86_64",
+            Isa::Neon | Isa::NeonDot => "aarch64",
+        }
+    }
 
     /// Lower-case name used in logs and benchmark ids.
     pub fn name(self) -> &'static str {
@@ -81,6 +103,8 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::AvxVnni => "avxvnni",
             Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+            Isa::NeonDot => "neondot",
         }
     }
 }

@@ -9,12 +9,15 @@
 //! picks a table at run time, `scalar/` is the safe reference every SIMD variant is tested
 //! against, and `x86_64/` (`avx2/`, `avx512/`, `avxvnni/`, and `vnni.rs`, the packed kernels
 //! both VNNI tables expand) holds the only intrinsics, reachable only through a proof token
-//! built by CPU detection; `selfcheck.rs` vets a VNNI table against AVX2 before it is used.
+//! built by CPU detection, as does `aarch64/` (`neon/`: NEON packed kernels with and without
+//! `sdot`); `selfcheck.rs` vets a VNNI table against AVX2 before it is used.
 //! `pool.rs` is the thread pool, `matmul.rs` the work split.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod attn;
 mod cpu;
 mod disjoint;

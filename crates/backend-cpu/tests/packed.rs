@@ -161,31 +161,46 @@ fn vnni_packed_kernels_equal_avx2_bit_for_bit() {
         eprintln!("skipped: this CPU has neither AVX-VNNI nor AVX-512 VNNI");
     }
     for k in vnni {
-        for dtype in PACKED_DTYPES {
-            for (n_out, n_in, n_tokens) in
-                [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)]
-            {
-                let seed = 0x5120 + dtype as u64 + n_in as u64;
-                let mut rng = rng(seed);
-                let w = random_weight(dtype, n_out, n_in, &mut rng);
-                let x = random_acts(n_tokens * n_in, &mut rng);
-                let weight = Weight {
-                    dtype,
-                    data: &w,
-                    n_out,
-                    n_in,
-                };
-                let run = |k: Kernels| packed_bits(&Cpu::with_kernels(2, k), &weight, &x, n_tokens);
-                let (a, b) = (run(avx2), run(k));
-                let first = a.iter().zip(&b).position(|(p, q)| p != q);
-                assert!(
-                    first.is_none(),
-                    "{} dtype={dtype} {n_out}x{n_in}x{n_tokens}: first difference at {first:?}: avx2 {} vs {}",
-                    k.isa,
-                    f32::from_bits(a[first.unwrap_or(0)]),
-                    f32::from_bits(b[first.unwrap_or(0)])
-                );
-            }
+        assert_packed_bits_equal(avx2, k);
+    }
+}
+
+/// The NEON packed kernels with `sdot` give the base NEON ones' results bit for bit: the same
+/// exact integer sums, then the same float steps. Runs where the CPU has FEAT_DotProd.
+#[test]
+fn neon_dot_packed_kernels_equal_neon_bit_for_bit() {
+    match (Kernels::for_isa(Isa::Neon), Kernels::for_isa(Isa::NeonDot)) {
+        (Some(neon), Some(dot)) => assert_packed_bits_equal(neon, dot),
+        _ => eprintln!("skipped: this CPU lacks NEON or its dot-product instructions"),
+    }
+}
+
+/// `k`'s packed products equal `reference`'s bit for bit, for every packed type over several
+/// shapes (a lone group, tail rows, odd token counts) on 2 threads.
+fn assert_packed_bits_equal(reference: Kernels, k: Kernels) {
+    for dtype in PACKED_DTYPES {
+        for (n_out, n_in, n_tokens) in [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)] {
+            let seed = 0x5120 + dtype as u64 + n_in as u64;
+            let mut rng = rng(seed);
+            let w = random_weight(dtype, n_out, n_in, &mut rng);
+            let x = random_acts(n_tokens * n_in, &mut rng);
+            let weight = Weight {
+                dtype,
+                data: &w,
+                n_out,
+                n_in,
+            };
+            let run = |k: Kernels| packed_bits(&Cpu::with_kernels(2, k), &weight, &x, n_tokens);
+            let (a, b) = (run(reference), run(k));
+            let first = a.iter().zip(&b).position(|(p, q)| p != q);
+            assert!(
+                first.is_none(),
+                "{} dtype={dtype} {n_out}x{n_in}x{n_tokens}: first difference at {first:?}: {} {} vs {}",
+                k.isa,
+                reference.isa,
+                f32::from_bits(a[first.unwrap_or(0)]),
+                f32::from_bits(b[first.unwrap_or(0)])
+            );
         }
     }
 }

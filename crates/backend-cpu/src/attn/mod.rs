@@ -111,6 +111,14 @@ impl AttnKernels {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
+            // The scalar kernels (which the compiler vectorizes with NEON), under NEON's name.
+            Isa::Neon | Isa::NeonDot => {
+                Kernels::for_isa(isa)?;
+                Some(AttnKernels {
+                    isa,
+                    ..scalar::kernels(row_type)
+                })
+            }
         }
     }
 

@@ -17,6 +17,7 @@ pub mod scalar;
 #[cfg(test)]
 mod tests;
 
+#[cfg(target_arch = "x86_64")]
 use std::sync::OnceLock;
 
 use crate::cpu::Cpu;
@@ -94,6 +95,11 @@ impl OpsKernels {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
+            // The scalar elementwise ops, which the compiler vectorizes with NEON.
+            Isa::Neon | Isa::NeonDot => {
+                crate::kernels::Kernels::for_isa(isa)?;
+                Some(&SCALAR)
+            }
         }
     }
 
@@ -101,7 +107,9 @@ impl OpsKernels {
     pub fn all_supported() -> Vec<&'static OpsKernels> {
         crate::kernels::Kernels::all_supported()
             .into_iter()
-            .filter_map(|k| Self::for_isa(k.isa))
+            // Each table once: under its own ISA (the VNNI ISAs share AVX2's table, NEON the
+            // scalar one).
+            .filter_map(|k| Self::for_isa(k.isa).filter(|t| t.isa == k.isa))
             .collect()
     }
 }
