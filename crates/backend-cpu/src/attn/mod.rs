@@ -99,7 +99,7 @@ impl std::fmt::Debug for AttnKernels {
 impl AttnKernels {
     /// The table of `isa` for rows of `row_type`, or `None` when this CPU lacks `isa`.
     /// AVX-VNNI and AVX-512 CPUs run the AVX2 attention kernels (the rows are short; 256-bit
-    /// lanes suffice).
+    /// lanes suffice); both NEON tables run the NEON ones.
     pub fn for_isa(isa: Isa, row_type: KvRowType) -> Option<AttnKernels> {
         match isa {
             Isa::Scalar => Some(scalar::kernels(row_type)),
@@ -111,14 +111,14 @@ impl AttnKernels {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => None,
-            // The scalar kernels (which the compiler vectorizes with NEON), under NEON's name.
+            #[cfg(target_arch = "aarch64")]
             Isa::Neon | Isa::NeonDot => {
                 Kernels::for_isa(isa)?;
-                Some(AttnKernels {
-                    isa,
-                    ..scalar::kernels(row_type)
-                })
+                crate::aarch64::Neon::detect()
+                    .map(|proof| crate::aarch64::neon::attn::kernels(proof, isa, row_type))
             }
+            #[cfg(not(target_arch = "aarch64"))]
+            Isa::Neon | Isa::NeonDot => None,
         }
     }
 

@@ -7,7 +7,11 @@
 //! Same pattern as `x86_64`: private kernels reachable only through [`kernels`] and
 //! [`kernels_dot`], which require the proof tokens.
 
+pub(crate) mod attn;
 mod packed;
+
+use std::arch::aarch64::{float32x4_t, vld1q_u16};
+use std::arch::asm;
 
 use super::{Neon, NeonDot};
 use crate::kernels::{Isa, Kernels};
@@ -26,4 +30,31 @@ pub(crate) fn kernels_dot(proof: NeonDot) -> Kernels {
         isa: Isa::NeonDot,
         ..kernels(proof.neon())
     })
+}
+
+/// The 8 f16 at `p` as f32 (values 0-3, values 4-7). `fcvtl`/`fcvtl2` are base AdvSIMD; the
+/// f16 vector types the conversion intrinsics take are not stable in Rust, hence the
+/// assembly. Exact for every f16, subnormals and infinities included.
+///
+/// # Safety
+/// `p..p + 16` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(super) unsafe fn f16x8(p: *const u8) -> [float32x4_t; 2] {
+    // SAFETY: 16 bytes are readable (caller).
+    let h = unsafe { vld1q_u16(p.cast()) };
+    let (lo, hi): (float32x4_t, float32x4_t);
+    // SAFETY: two register-only conversions of base AdvSIMD. `lo` and `hi` are `out`
+    // operands, so neither shares `h`'s register, which the second instruction still reads.
+    unsafe {
+        asm!(
+            "fcvtl {lo:v}.4s, {h:v}.4h",
+            "fcvtl2 {hi:v}.4s, {h:v}.8h",
+            h = in(vreg) h,
+            lo = out(vreg) lo,
+            hi = out(vreg) hi,
+            options(pure, nomem, nostack),
+        );
+    }
+    [lo, hi]
 }

@@ -16,36 +16,9 @@
 //! rows share its call (batch invariance).
 
 use std::arch::aarch64::*;
-use std::arch::asm;
 
+use super::f16x8;
 use crate::kernels::PACKED_TRAILER_BYTES;
-
-/// The 8 f16 at `p` as f32, rows 0-3 and rows 4-7. `fcvtl`/`fcvtl2` are base AdvSIMD; the
-/// f16 vector types the conversion intrinsics take are not stable in Rust, hence the
-/// assembly. Exact for every f16, subnormals and infinities included.
-///
-/// # Safety
-/// `p..p + 16` must be readable.
-#[inline]
-#[target_feature(enable = "neon")]
-unsafe fn f16x8(p: *const u8) -> [float32x4_t; 2] {
-    // SAFETY: 16 bytes are readable (caller).
-    let h = unsafe { vld1q_u16(p.cast()) };
-    let (lo, hi): (float32x4_t, float32x4_t);
-    // SAFETY: two register-only conversions of base AdvSIMD. `lo` and `hi` are `out`
-    // operands, so neither shares `h`'s register, which the second instruction still reads.
-    unsafe {
-        asm!(
-            "fcvtl {lo:v}.4s, {h:v}.4h",
-            "fcvtl2 {hi:v}.4s, {h:v}.8h",
-            h = in(vreg) h,
-            lo = out(vreg) lo,
-            hi = out(vreg) hi,
-            options(pure, nomem, nostack),
-        );
-    }
-    [lo, hi]
-}
 
 /// Block `b`'s packed-trailer entry of an activation row of `nb` blocks of `block_bytes`
 /// ([`crate::ActFormat::packed_row_bytes`]): the f32 `d`, and the raw bits of the second
