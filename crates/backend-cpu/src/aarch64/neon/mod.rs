@@ -1,8 +1,8 @@
-//! NEON kernel tables: the scalar table with NEON packed kernels for Q4_0, Q4_1, Q8_0, Q4_K and
-//! Q6_K (the formats of the models we ship and of `skiff quantize`'s outputs), which carry a
-//! model's matrix products, prompt and decode alike. The other entries are the scalar
-//! references, which the compiler vectorizes with NEON where it can (NEON is part of the
-//! aarch64 baseline).
+//! NEON kernel tables: the scalar table with NEON kernels for every packed format (Q4_0, Q4_1,
+//! Q5_0, Q8_0, Q4_K, Q6_K: the formats a model's projections are repacked into), which carry a
+//! model's matrix products, prompt and decode alike; `attn.rs` has the attention kernels. The
+//! other entries are the scalar references, which the compiler vectorizes with NEON where it
+//! can (NEON is part of the aarch64 baseline).
 //!
 //! Same pattern as `x86_64`: private kernels reachable only through [`kernels`] and
 //! [`kernels_dot`], which require the proof tokens.

@@ -1,5 +1,5 @@
-//! NEON packed kernels for 8-row interleaved Q4_0 / Q4_1 / Q8_0 / Q4_K / Q6_K weights (layout:
-//! see `crate::packed`; `scalar/packed.rs` is the specification, the AVX2 kernels in
+//! NEON packed kernels for 8-row interleaved Q4_0 / Q4_1 / Q5_0 / Q8_0 / Q4_K / Q6_K weights
+//! (layout: see `crate::packed`; `scalar/packed.rs` is the specification, the AVX2 kernels in
 //! `x86_64/avx2/packed.rs` the same arithmetic on 256-bit vectors).
 //!
 //! A packed vector is 32 bytes: 4 consecutive values of each of the 8 rows. On NEON it is two
@@ -80,6 +80,7 @@ unsafe fn read_i16(p: *const u8) -> i32 {
 /// Packed formats, as the `FMT` parameter of the kernels' driver.
 const Q4_0: u8 = 0;
 const Q4_1: u8 = 1;
+const Q5_0: u8 = 2;
 const Q8_0: u8 = 3;
 const Q4K: u8 = 4;
 const Q6K: u8 = 5;
@@ -91,7 +92,9 @@ macro_rules! neon_packed {
     ($features:literal) => {
         use std::arch::aarch64::*;
 
-        use super::{Q4_0, Q4_1, Q4K, Q6K, Q8_0, f16x8, read_i16, trailer, widen_s8x8, widen_u8x8};
+        use super::{
+            Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, f16x8, read_i16, trailer, widen_s8x8, widen_u8x8,
+        };
         use crate::kernels::{ActFormat, Kernels};
         use crate::scalar::check_packed_args;
 
@@ -183,6 +186,84 @@ macro_rules! neon_packed {
             for r in 0..R {
                 for h in 0..2 {
                     acc[r][h] = vaddq_f32(acc[r][h], summ[r][h]);
+                }
+            }
+            acc
+        }
+
+        /// Q5_0: the 8 value vectors `u = w + 16` (in `0..32`) of each half from its 5 byte
+        /// vectors (layout: see `crate::packed`; NEON shifts bytes, so nothing crosses
+        /// between them), less `16 · Σ` activation values.
+        ///
+        /// # Safety
+        /// As [`rows_q4`].
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn rows_q5_0<const R: usize>(
+            nb: usize,
+            group: *const u8,
+            a: [*const u8; R],
+        ) -> [[float32x4_t; 2]; R] {
+            let (m5, m2) = (vdupq_n_u8(0x1F), vdupq_n_u8(0x03));
+            let mut acc = zeros_f32::<R>();
+            for b in 0..nb {
+                // SAFETY: block `b < nb` of the group (176 bytes) and of each activation row
+                // (34 bytes, then its trailer entry) is readable (caller).
+                unsafe {
+                    let blk = group.add(b * 176);
+                    let mut y = [[vdupq_n_s8(0); 2]; R];
+                    for r in 0..R {
+                        let qy = a[r].add(b * 34 + 2);
+                        y[r] = [vld1q_s8(qy.cast()), vld1q_s8(qy.add(16).cast())];
+                    }
+                    let mut isum = zeros_i32::<R>();
+                    for h in 0..2 {
+                        let v: [uint8x16_t; 5] = [
+                            vld1q_u8(blk.add(16 + 16 * h)),
+                            vld1q_u8(blk.add(48 + 16 * h)),
+                            vld1q_u8(blk.add(80 + 16 * h)),
+                            vld1q_u8(blk.add(112 + 16 * h)),
+                            vld1q_u8(blk.add(144 + 16 * h)),
+                        ];
+                        let top2 =
+                            |x: uint8x16_t| vshlq_n_u8::<3>(vandq_u8(vshrq_n_u8::<5>(x), m2));
+                        let u: [uint8x16_t; 8] = [
+                            vandq_u8(v[0], m5),
+                            vandq_u8(v[1], m5),
+                            vandq_u8(v[2], m5),
+                            vandq_u8(v[3], m5),
+                            vandq_u8(v[4], m5),
+                            vorrq_u8(vshrq_n_u8::<5>(v[0]), top2(v[1])),
+                            vorrq_u8(vshrq_n_u8::<5>(v[2]), top2(v[3])),
+                            vorrq_u8(
+                                vshrq_n_u8::<5>(v[4]),
+                                vorrq_u8(
+                                    vshlq_n_u8::<3>(vshrq_n_u8::<7>(v[1])),
+                                    vshlq_n_u8::<4>(vshrq_n_u8::<7>(v[3])),
+                                ),
+                            ),
+                        ];
+                        for k in 0..4 {
+                            let (lo, hi) = (
+                                vreinterpretq_s8_u8(u[2 * k]),
+                                vreinterpretq_s8_u8(u[2 * k + 1]),
+                            );
+                            for r in 0..R {
+                                isum[r][h] = dot_lane(isum[r][h], lo, y[r][0], k);
+                                isum[r][h] = dot_lane(isum[r][h], hi, y[r][1], k);
+                            }
+                        }
+                    }
+                    let dw = f16x8(blk);
+                    for r in 0..R {
+                        let (da, sum) = trailer(a[r], 34, nb, b);
+                        let offset = vdupq_n_s32((sum as i32).wrapping_mul(16));
+                        for h in 0..2 {
+                            let is = vsubq_s32(isum[r][h], offset);
+                            let d = vmulq_n_f32(dw[h], da);
+                            acc[r][h] = vfmaq_f32(acc[r][h], vcvtq_f32_s32(is), d);
+                        }
+                    }
                 }
             }
             acc
@@ -398,6 +479,7 @@ macro_rules! neon_packed {
                 match FMT {
                     Q4_0 => rows_q4::<false, R>(nb, group, a),
                     Q4_1 => rows_q4::<true, R>(nb, group, a),
+                    Q5_0 => rows_q5_0::<R>(nb, group, a),
                     Q8_0 => rows_q8_0::<R>(nb, group, a),
                     Q4K => rows_q4_k::<R>(nb, group, a),
                     _ => rows_q6_k::<R>(nb, group, a),
@@ -472,15 +554,17 @@ macro_rules! neon_packed {
         }
         kernel!(packed8_q4_0_q8_0, Q4_0, 144, ActFormat::Q8_0);
         kernel!(packed8_q4_1_q8_1, Q4_1, 160, ActFormat::Q8_1);
+        kernel!(packed8_q5_0_q8_0, Q5_0, 176, ActFormat::Q8_0);
         kernel!(packed8_q8_0_q8_0, Q8_0, 272, ActFormat::Q8_0);
         kernel!(packed8_q4_k_q8_k, Q4K, 1184, ActFormat::Q8K);
         kernel!(packed8_q6_k_q8_k, Q6K, 1680, ActFormat::Q8K);
 
-        /// `base` with this module's packed kernels (Q5_0 keeps `base`'s).
+        /// `base` with this module's packed kernels.
         pub(crate) fn with_packed(base: Kernels) -> Kernels {
             Kernels {
                 packed8_q4_0_q8_0,
                 packed8_q4_1_q8_1,
+                packed8_q5_0_q8_0,
                 packed8_q8_0_q8_0,
                 packed8_q4_k_q8_k,
                 packed8_q6_k_q8_k,
