@@ -21,6 +21,14 @@ impl Kernels {
     /// have matched AVX2's bit for bit on this CPU (`selfcheck`).
     pub fn detect() -> Kernels {
         let cap = std::env::var(MAX_ISA_VAR).ok();
+        if let Some(isa) = cap.as_deref().and_then(foreign_isa) {
+            tracing::warn!(
+                "{MAX_ISA_VAR}={} names {} kernels; this is {}, so only the scalar kernels run",
+                isa.name(),
+                isa.family(),
+                std::env::consts::ARCH
+            );
+        }
         let best = Self::best_up_to(cap.as_deref()).unwrap_or_else(|value| {
             let names = Isa::ALL.map(Isa::name).join(", ");
             tracing::warn!("ignoring {MAX_ISA_VAR}={value:?}: expected one of {names}");
@@ -97,6 +105,14 @@ impl Kernels {
     }
 }
 
+/// The ISA `cap` names when it belongs to another architecture than this build's.
+fn foreign_isa(cap: &str) -> Option<Isa> {
+    let isa = Isa::ALL
+        .into_iter()
+        .find(|isa| isa.name().eq_ignore_ascii_case(cap.trim()))?;
+    (isa.family() != "any" && isa.family() != std::env::consts::ARCH).then_some(isa)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +139,11 @@ mod tests {
         };
         assert_eq!(Kernels::best_up_to(Some(top)).unwrap().isa, best);
         assert_eq!(Kernels::best_up_to(Some(foreign)).unwrap().isa, Isa::Scalar);
+        // (which `detect` warns about).
+        assert_eq!(foreign_isa(foreign).map(Isa::name), Some(foreign));
+        assert_eq!(foreign_isa(top), None);
+        assert_eq!(foreign_isa(" Scalar "), None);
+        assert_eq!(foreign_isa("sse9"), None);
         if Kernels::for_isa(Isa::Neon).is_some() {
             assert_eq!(Kernels::best_up_to(Some("neon")).unwrap().isa, Isa::Neon);
         }

@@ -10,6 +10,11 @@
 //! `Q8_0` for Q4_0/Q5_0/Q8_0, `Q8_1` (with its `s = d * Σq` field) for Q4_1/Q5_1, `Q8_K` for the
 //! K-quants, and plain little-endian f32 for F32/F16/BF16. Quantized activation rows are stored in
 //! ggml's exact block byte layouts, so they compare bit for bit with `skiff_tensor`'s reference.
+//!
+//! Quantized activation values lie in −127..=127: every quantizer here produces only those (NaN
+//! and infinite inputs included), as ggml's do, and the kernels may rely on it — AVX2's sign
+//! trick (`|w| · sign(a, w)`) and NEON's i16 pair sums are exact only within it. Weight values
+//! come from files and may take their type's whole range (−128 included).
 
 use std::fmt;
 
@@ -348,6 +353,26 @@ impl fmt::Debug for Kernels {
     }
 }
 
+/// Asserts that `acts` holds `n_rows ≥ 1` activation rows of `act_row` bytes, `act_stride`
+/// bytes apart (a caller bug otherwise). The span is computed with checked arithmetic: a
+/// stride or count so large that it wraps must fail here, not pass as a small span and let a
+/// SIMD kernel read past the buffer.
+pub(crate) fn check_act_rows(acts: &[u8], n_rows: usize, act_stride: usize, act_row: usize) {
+    assert!(
+        n_rows == 1 || act_stride >= act_row,
+        "stride {act_stride} < row {act_row}"
+    );
+    let need = (n_rows - 1)
+        .checked_mul(act_stride)
+        .and_then(|span| span.checked_add(act_row));
+    assert!(
+        need.is_some_and(|need| acts.len() >= need),
+        "activations of {} bytes, need {} rows of {act_row} bytes {act_stride} apart",
+        acts.len(),
+        n_rows
+    );
+}
+
 /// Checks a [`DotFn`] call's arguments and returns the number of blocks in the weight row.
 /// Every kernel, scalar or SIMD, calls this first: SIMD kernels rely on it for the soundness of
 /// their unchecked loads.
@@ -370,17 +395,7 @@ pub(crate) fn check_dot_args(
         "{n_rows} activation rows (1..={MAX_ROWS})"
     );
     let n_blocks = w.len() / w_block_bytes;
-    let act_row = n_blocks * act_block_bytes;
-    assert!(
-        n_rows == 1 || act_stride >= act_row,
-        "stride {act_stride} < row {act_row}"
-    );
-    let need = (n_rows - 1) * act_stride + act_row;
-    assert!(
-        acts.len() >= need,
-        "activations of {} bytes, need {need}",
-        acts.len()
-    );
+    check_act_rows(acts, n_rows, act_stride, n_blocks * act_block_bytes);
     n_blocks
 }
 

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use skiff_backend_cpu::kernels::MAX_ROWS;
 use skiff_backend_cpu::{ActFormat, Kernels};
+use skiff_tensor::DType;
 
 /// SIMD dot kernels match the scalar ones within the accumulation-order tolerance.
 #[test]
@@ -98,7 +99,8 @@ fn quantizers_match_scalar_bit_exact_on_every_isa() {
 
 /// Quantizers of every ISA are bit-exact with the scalar ones on exact rounding ties (blocks
 /// whose scale is exactly 1, so `x.5` inputs stay ties), on NaN and infinite inputs, on
-/// negative zero and on a maximum magnitude that occurs with both signs.
+/// negative zero and on a maximum magnitude that occurs with both signs; and none of them
+/// writes a value of −128.
 #[test]
 fn quantizers_bit_exact_on_ties_nan_and_infinity() {
     let scalar = scalar_kernels();
@@ -124,6 +126,22 @@ fn quantizers_bit_exact_on_ties_nan_and_infinity() {
             scalar.quantize(format).expect("quantizer")(&x, &mut want);
             let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
             assert_eq!(first_diff, None, "isa={} format={format:?}", k.isa);
+            // The kernels' contract: no value is −128 (see `kernels`' module doc).
+            let (bb, header) = match format {
+                ActFormat::Q8_0 => (34, 2),
+                ActFormat::Q8_1 => (36, 4),
+                _ => (292, 4),
+            };
+            let values = format.block_len();
+            let lowest = got
+                .chunks_exact(bb)
+                .flat_map(|b| b[header..header + values].iter().map(|&q| q as i8))
+                .min();
+            assert!(
+                lowest > Some(-128),
+                "isa={} format={format:?}: {lowest:?}",
+                k.isa
+            );
         }
     }
 }
@@ -169,4 +187,46 @@ fn gemm8_matches_scalar_rows_on_every_isa() {
             }
         }
     }
+}
+
+/// Sizes whose products wrap around `usize` are refused with a panic (a caller bug) by every
+/// table, never taken as small ones: a group count of `2^61 + 1` makes `n_groups · 144` wrap
+/// to 144 and `8 · n_groups` to 8, and a stride near `usize::MAX / 2` makes a 3-row span wrap,
+/// both of which passed the checks as valid before and sent SIMD kernels past the buffers.
+#[test]
+fn wrapping_sizes_are_refused_not_read_past() {
+    let refused = |what: &str, call: &dyn Fn()| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+        assert!(caught.is_err(), "{what}: accepted");
+    };
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for k in Kernels::all_supported() {
+        let packed = k.packed8(DType::Q4_0).expect("packed Q4_0");
+        let groups = vec![0u8; 144];
+        let acts = vec![0u8; 64];
+        let mut out = vec![0.0f32; 8];
+        refused(&format!("{} packed n_groups 2^61+1", k.isa), &|| {
+            packed(&groups, (1usize << 61) + 1, &acts, 0, &mut out.clone())
+        });
+        // One row of 34 bytes plus its trailer (42), so one activation row would be valid.
+        let stride = usize::MAX / 2 + 1;
+        let three = vec![0.0f32; 24];
+        refused(&format!("{} packed stride 2^63, 3 rows", k.isa), &|| {
+            packed(&groups, 1, &acts, stride, &mut three.clone())
+        });
+        packed(&groups, 1, &acts, stride, &mut out);
+        let dot = k.vec_dot(DType::Q8_0).expect("Q8_0 dot");
+        let w = vec![0u8; 34];
+        refused(&format!("{} dot stride 2^63, 3 rows", k.isa), &|| {
+            dot(&w, &acts, stride, &mut [0.0f32; 3])
+        });
+        if let Some(gemm) = k.gemm8(DType::Q8_0) {
+            let w8 = vec![0u8; 8 * 34];
+            refused(&format!("{} gemm8 stride 2^63, 3 rows", k.isa), &|| {
+                gemm(&w8, &acts, stride, &mut Vec::new(), &mut three.clone())
+            });
+        }
+    }
+    std::panic::set_hook(prev);
 }

@@ -61,9 +61,10 @@ pub(crate) fn check_args(
     let n_rows = w_side / n_q;
     let row_bytes = row_type.row_bytes(head_dim);
     assert!(
-        rows.len() >= n_rows * row_bytes,
-        "{n_rows} rows need {} bytes, got {}",
-        n_rows * row_bytes,
+        n_rows
+            .checked_mul(row_bytes)
+            .is_some_and(|need| rows.len() >= need),
+        "{n_rows} rows of {row_bytes} bytes, got {} bytes",
         rows.len()
     );
     (n_q, n_rows, row_bytes)

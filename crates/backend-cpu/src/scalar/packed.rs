@@ -12,29 +12,25 @@ pub(crate) fn check_packed_args(
     (acts, act_stride, format): (&[u8], usize, ActFormat),
     out: &[f32],
 ) -> usize {
-    assert!(
-        n_groups > 0 && groups.len().is_multiple_of(n_groups * packed_block),
-        "{} packed bytes are not {n_groups} groups of whole {packed_block}-byte blocks",
-        groups.len()
-    );
-    assert!(
-        !out.is_empty() && out.len().is_multiple_of(8 * n_groups),
-        "{} outputs is not 8 per group ({n_groups}) and activation row",
-        out.len()
-    );
-    let nb = groups.len() / (n_groups * packed_block);
-    let n_acts = out.len() / (8 * n_groups);
+    // Checked products: a count so large that they wrap must fail, not pass as a small one
+    // and send a SIMD kernel past the buffers.
+    let group_bytes = n_groups.checked_mul(packed_block).filter(|&b| b > 0);
+    let Some(group_bytes) = group_bytes.filter(|&b| groups.len().is_multiple_of(b)) else {
+        panic!(
+            "{} packed bytes are not {n_groups} groups of whole {packed_block}-byte blocks",
+            groups.len()
+        );
+    };
+    let per_act = n_groups.checked_mul(8);
+    let Some(per_act) = per_act.filter(|&p| !out.is_empty() && out.len().is_multiple_of(p)) else {
+        panic!(
+            "{} outputs is not 8 per group ({n_groups}) and activation row",
+            out.len()
+        );
+    };
+    let nb = groups.len() / group_bytes;
     let act_row = format.packed_row_bytes(nb * format.block_len());
-    assert!(
-        n_acts == 1 || act_stride >= act_row,
-        "stride {act_stride} < row {act_row}"
-    );
-    let need = (n_acts - 1) * act_stride + act_row;
-    assert!(
-        acts.len() >= need,
-        "activations of {} bytes, need {need}",
-        acts.len()
-    );
+    crate::kernels::check_act_rows(acts, out.len() / per_act, act_stride, act_row);
     nb
 }
 

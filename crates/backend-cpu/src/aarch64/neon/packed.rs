@@ -9,7 +9,8 @@
 //! writes the kernels once over such a `dot4` and is expanded twice: [`sdot`] (FEAT_DotProd,
 //! through inline assembly, as the intrinsic is not stable in Rust) and [`widening`] (base
 //! NEON: `smull`/`smull2` of the weights with the broadcast activation group, then two
-//! pairwise adds; every pair of products fits in i16, as `|w · a| ≤ 128 · 127`).
+//! pairwise adds; every pair of products fits in i16, as `|w · a| ≤ 128 · 127`: weights may
+//! be −128, activations never are, see `crate::kernels`).
 //! Integer sums are exact either way, so both tables give the same bits. The per-block float
 //! steps are the scalar formula's (the legacy formats with the fused multiply-add the AVX2
 //! kernels use), in block order, and each output is computed the same way whichever other

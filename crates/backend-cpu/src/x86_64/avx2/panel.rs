@@ -238,17 +238,7 @@ fn check(fmt: Fmt, w: &[u8], acts: &[u8], act_stride: usize, out: &[f32]) -> usi
         out.len()
     );
     let nb = row_bytes / fmt.w_bytes();
-    let (n_acts, act_row) = (out.len() / 8, nb * fmt.a_bytes());
-    assert!(
-        n_acts == 1 || act_stride >= act_row,
-        "stride {act_stride} < row {act_row}"
-    );
-    let need = (n_acts - 1) * act_stride + act_row;
-    assert!(
-        acts.len() >= need,
-        "activations of {} bytes, need {need}",
-        acts.len()
-    );
+    crate::kernels::check_act_rows(acts, out.len() / 8, act_stride, nb * fmt.a_bytes());
     nb
 }
 
