@@ -1,7 +1,8 @@
 //! `--roofline`: this machine's read bandwidth, and tg as a fraction of what it allows.
 //!
 //! Bandwidth: `n_threads` threads each stream-read (sum) their share of a buffer far larger
-//! than any L3 cache; the best of several runs counts, per thread count. The buffer lives on
+//! than any L3 cache; the best of several runs counts, per thread count (`skiff bench` probes
+//! before and after its runs and keeps the higher). The buffer lives on
 //! transparent huge pages where the OS offers them, as the repacked weights do: on 4 KiB
 //! pages every 4 KiB read costs a TLB miss (a two-level walk in a VM), which held one core of
 //! the Zen 1 machine the benches ran on to 12 GB/s against 16 GB/s on huge pages, so a probe
@@ -78,6 +79,17 @@ fn sum_words(bytes: &[u8]) -> u64 {
         .iter()
         .fold(tail, |a, &b| a.wrapping_add(u64::from(b)));
     lanes.iter().fold(tail, |a, &l| a.wrapping_add(l))
+}
+
+/// Per thread count, the higher bandwidth of two probes (`b`'s thread counts; `a` may be
+/// empty).
+pub fn best_of(a: &[(usize, f64)], b: &[(usize, f64)]) -> Vec<(usize, f64)> {
+    b.iter()
+        .map(|&(n, bw)| {
+            let other = a.iter().find(|(m, _)| *m == n).map_or(0.0, |&(_, x)| x);
+            (n, bw.max(other))
+        })
+        .collect()
 }
 
 /// Bytes read per decoded token for each tg test of `tests`, keyed by `n_gen`.
@@ -168,6 +180,14 @@ mod tests {
                 .sum();
             assert_eq!(sum_words(part), plain, "len {len}");
         }
+    }
+
+    #[test]
+    fn best_of_takes_the_higher_probe_per_thread_count() {
+        let before = [(1, 10.0), (2, 25.0)];
+        let after = [(1, 15.0), (2, 20.0)];
+        assert_eq!(best_of(&before, &after), vec![(1, 15.0), (2, 25.0)]);
+        assert_eq!(best_of(&[], &after), after.to_vec());
     }
 
     #[test]
