@@ -17,21 +17,13 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 use skiff_backend_cpu::kernels::MAX_ROWS;
-use skiff_backend_cpu::{ActFormat, Kernels};
+use skiff_backend_cpu::{ActFormat, Kernels, PACKED_DTYPES};
 use skiff_tensor::DType;
 
 fn main() {
     let n_in = 4096;
     for k in Kernels::all_supported() {
-        for dtype in [
-            DType::Q4_0,
-            DType::Q4_1,
-            DType::Q5_0,
-            DType::Q8_0,
-            DType::Q4K,
-            DType::Q6K,
-            DType::F16,
-        ] {
+        for dtype in PACKED_DTYPES.into_iter().chain([DType::F16]) {
             let w = vec![0u8; n_in / dtype.block_len() * dtype.block_bytes()];
             let format = ActFormat::for_weight(dtype).expect("weight dtype");
             let stride = format.row_bytes(n_in);

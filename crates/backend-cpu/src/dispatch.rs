@@ -17,8 +17,8 @@ impl Kernels {
     /// variable when it is set (`scalar`, `avx2`, `avxvnni` or `avx512` on x86_64; `scalar`,
     /// `neon` or `neondot` on aarch64: to compare ISAs on one machine, or to step around a CPU
     /// whose wider kernels misbehave; another architecture's name leaves the scalar table).
-    /// An unknown value is logged as a warning and ignored. A VNNI table is used only once its packed products
-    /// have matched AVX2's bit for bit on this CPU (`selfcheck`).
+    /// An unknown value is logged as a warning and ignored. A VNNI table is used only once its
+    /// packed products have matched AVX2's bit for bit on this CPU (`selfcheck`).
     pub fn detect() -> Kernels {
         let cap = std::env::var(MAX_ISA_VAR).ok();
         if let Some(isa) = cap.as_deref().and_then(foreign_isa) {
@@ -52,25 +52,18 @@ impl Kernels {
         cap: Option<&str>,
         trusted: impl Fn(Isa) -> bool,
     ) -> Result<Kernels, String> {
-        let allowed = match cap.map(str::trim).filter(|c| !c.is_empty()) {
-            None => Isa::ALL.to_vec(),
-            Some(name) => {
-                let at = Isa::ALL
-                    .iter()
-                    .position(|isa| isa.name().eq_ignore_ascii_case(name))
-                    .ok_or_else(|| name.to_string())?;
-                let family = Isa::ALL[at].family();
-                Isa::ALL[..=at]
-                    .iter()
-                    .copied()
-                    .filter(|isa| *isa == Isa::Scalar || isa.family() == family)
-                    .collect()
-            }
+        let cap = match cap.map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(name) => Some(Isa::from_name(name).ok_or_else(|| name.to_string())?),
         };
-        Ok(allowed
-            .iter()
+        let allowed = |isa: Isa| {
+            cap.is_none_or(|cap| isa == Isa::Scalar || (isa.family() == cap.family() && isa <= cap))
+        };
+        Ok(Isa::ALL
+            .into_iter()
             .rev()
-            .filter_map(|&isa| Self::for_isa(isa))
+            .filter(|&isa| allowed(isa))
+            .filter_map(Self::for_isa)
             .find(|k| k.isa == Isa::Scalar || trusted(k.isa))
             .expect("the scalar table is always supported"))
     }
@@ -107,9 +100,7 @@ impl Kernels {
 
 /// The ISA `cap` names when it belongs to another architecture than this build's.
 fn foreign_isa(cap: &str) -> Option<Isa> {
-    let isa = Isa::ALL
-        .into_iter()
-        .find(|isa| isa.name().eq_ignore_ascii_case(cap.trim()))?;
+    let isa = Isa::from_name(cap)?;
     (isa.family() != "any" && isa.family() != std::env::consts::ARCH).then_some(isa)
 }
 

@@ -62,8 +62,8 @@ pub type PackedFn =
 /// Panics (a caller bug) when `x.len()` is not whole blocks or `out` has the wrong length.
 pub type QuantizeFn = fn(x: &[f32], out: &mut [u8]);
 
-/// An instruction-set family of kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An instruction-set family of kernels. Ordered as [`Isa::ALL`] lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isa {
     /// Portable safe Rust: the specification every other variant is tested against.
     Scalar,
@@ -99,6 +99,14 @@ impl Isa {
             Isa::Avx2 | Isa::AvxVnni | Isa::Avx512 => "x86_64",
             Isa::Neon | Isa::NeonDot => "aarch64",
         }
+    }
+
+    /// The family named `name` ([`Isa::name`], ignoring case and surrounding blanks).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        let name = name.trim();
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(name))
     }
 
     /// Lower-case name used in logs and benchmark ids.
@@ -403,6 +411,22 @@ pub(crate) fn check_dot_args(
 mod tests {
     use super::*;
     use crate::scalar::{f16_at, f32_at};
+
+    /// `Isa::ALL` lists every family once, in declaration order (the order caps compare by
+    /// and the self-check indexes its cache with), and each name reads back.
+    #[test]
+    fn isa_list_order_and_names() {
+        for (i, isa) in Isa::ALL.into_iter().enumerate() {
+            assert_eq!(isa as usize, i, "{isa}");
+            assert_eq!(Isa::from_name(isa.name()), Some(isa));
+            assert_eq!(
+                Isa::from_name(&format!(" {} ", isa.name().to_uppercase())),
+                Some(isa)
+            );
+        }
+        assert!(Isa::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(Isa::from_name("sse9"), None);
+    }
 
     /// The trailer holds each block's `d` (and Q8_1's `s`) widened exactly, and Q8_0's sum.
     #[test]

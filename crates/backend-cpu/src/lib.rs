@@ -23,7 +23,7 @@ mod cpu;
 mod disjoint;
 mod dispatch;
 mod error;
-pub mod hugebuf;
+mod hugebuf;
 pub mod kernels;
 mod matmul;
 pub mod ops;

@@ -127,6 +127,21 @@ pub const PACKED_DTYPES: [DType; 6] = [
     DType::Q6K,
 ];
 
+/// The packed formats as the SIMD kernels' `FMT` const parameter (one driver, monomorphized
+/// per format), shared by every ISA's packed kernels.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code) // only the SIMD kernels take them
+)]
+pub(crate) mod fmt {
+    pub(crate) const Q4_0: u8 = 0;
+    pub(crate) const Q4_1: u8 = 1;
+    pub(crate) const Q5_0: u8 = 2;
+    pub(crate) const Q8_0: u8 = 3;
+    pub(crate) const Q4K: u8 = 4;
+    pub(crate) const Q6K: u8 = 5;
+}
+
 /// Whether [`Cpu::pack`] repacks `dtype` (one of [`PACKED_DTYPES`]).
 pub(crate) fn packable(dtype: DType) -> bool {
     PACKED_DTYPES.contains(&dtype)

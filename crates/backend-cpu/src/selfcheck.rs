@@ -61,8 +61,7 @@ pub(crate) fn trusted(isa: Isa) -> bool {
     if !needs_check(isa) {
         return true;
     }
-    let at = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
-    *CHECKED[at].get_or_init(|| {
+    *CHECKED[isa as usize].get_or_init(|| {
         let ok = match (Kernels::for_isa(isa), Kernels::for_isa(Isa::Avx2)) {
             (Some(k), Some(avx2)) => packed_agree(k, avx2),
             _ => false,

@@ -20,11 +20,12 @@ macro_rules! vnni_packed {
     ($features:literal, $dpbusd:ident) => {
         use std::arch::x86_64::*;
 
+        use crate::packed::fmt::{Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0};
         use crate::x86_64::avx2::legacy::{ld256, read_i32};
         use crate::x86_64::avx2::packed::{
-            PREFETCH, Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, f16x8, packed_driver, packed_kernels,
-            prefetch_ahead, prefetch_span, q4_k_apply, q4_k_block_terms, q5_values, q6_k_apply,
-            q6_k_values, sub_block_pairs, trailer,
+            PREFETCH, f16x8, packed_driver, packed_kernels, prefetch_ahead, prefetch_span,
+            q4_k_apply, q4_k_block_terms, q5_values, q6_k_apply, q6_k_values, sub_block_pairs,
+            trailer,
         };
 
         /// `acc + Σ` of the 4 products of unsigned bytes `u` and signed bytes `s` in each i32 lane.

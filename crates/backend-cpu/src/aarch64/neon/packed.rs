@@ -20,6 +20,7 @@ use std::arch::aarch64::*;
 
 use super::f16x8;
 use crate::kernels::PACKED_TRAILER_BYTES;
+use crate::packed::fmt::{Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0};
 
 /// Block `b`'s packed-trailer entry of an activation row of `nb` blocks of `block_bytes`
 /// ([`crate::ActFormat::packed_row_bytes`]): the f32 `d`, and the raw bits of the second
@@ -78,13 +79,32 @@ unsafe fn read_i16(p: *const u8) -> i32 {
     i32::from(unsafe { p.cast::<i16>().read_unaligned() })
 }
 
-/// Packed formats, as the `FMT` parameter of the kernels' driver.
-const Q4_0: u8 = 0;
-const Q4_1: u8 = 1;
-const Q5_0: u8 = 2;
-const Q8_0: u8 = 3;
-const Q4K: u8 = 4;
-const Q6K: u8 = 5;
+/// Each activation row's 32 values of one block, starting at byte `at` of the row, as two
+/// registers (values 0-15, values 16-31).
+///
+/// # Safety
+/// `a[r] + at .. a[r] + at + 32` must be readable for every row.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn act_values<const R: usize>(a: [*const u8; R], at: usize) -> [[int8x16_t; 2]; R] {
+    let mut y = [[vdupq_n_s8(0); 2]; R];
+    for r in 0..R {
+        // SAFETY: 32 bytes at `a[r] + at` are readable (caller).
+        unsafe {
+            let qy = a[r].add(at);
+            y[r] = [vld1q_s8(qy.cast()), vld1q_s8(qy.add(16).cast())];
+        }
+    }
+    y
+}
+
+/// `acc + isum · (dw · da)` (one fused multiply-add, as the AVX2 kernels): a 32-value block's
+/// contribution to 4 rows once its integer sums are in.
+#[inline]
+#[target_feature(enable = "neon")]
+fn add_scaled(acc: float32x4_t, isum: int32x4_t, dw: float32x4_t, da: f32) -> float32x4_t {
+    vfmaq_f32(acc, vcvtq_f32_s32(isum), vmulq_n_f32(dw, da))
+}
 
 /// The packed kernels and `with_packed`, compiled with `$features` over the `dot4` in scope
 /// at the expansion (`dot4::<K>(acc, w, a)`: `acc` plus, in each i32 lane, the 4 products of
@@ -94,7 +114,8 @@ macro_rules! neon_packed {
         use std::arch::aarch64::*;
 
         use super::{
-            Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, f16x8, read_i16, trailer, widen_s8x8, widen_u8x8,
+            Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0, act_values, add_scaled, f16x8, read_i16, trailer,
+            widen_s8x8, widen_u8x8,
         };
         use crate::kernels::{ActFormat, Kernels};
         use crate::scalar::check_packed_args;
@@ -148,11 +169,7 @@ macro_rules! neon_packed {
                 // inside them.
                 unsafe {
                     let blk = group.add(b * pb);
-                    let mut y = [[vdupq_n_s8(0); 2]; R];
-                    for r in 0..R {
-                        let qy = a[r].add(b * ab + sb);
-                        y[r] = [vld1q_s8(qy.cast()), vld1q_s8(qy.add(16).cast())];
-                    }
+                    let y = act_values(a, b * ab + sb);
                     let mut isum = zeros_i32::<R>();
                     for k in 0..4 {
                         for h in 0..2 {
@@ -175,8 +192,7 @@ macro_rules! neon_packed {
                                 // Values are nibble − 8: subtract 8 · Σ activation values.
                                 is = vsubq_s32(is, vdupq_n_s32((second as i32).wrapping_mul(8)));
                             }
-                            let d = vmulq_n_f32(dw[h], da);
-                            acc[r][h] = vfmaq_f32(acc[r][h], vcvtq_f32_s32(is), d);
+                            acc[r][h] = add_scaled(acc[r][h], is, dw[h], da);
                             if IS_Q4_1 {
                                 summ[r][h] = vfmaq_n_f32(summ[r][h], mw[h], f32::from_bits(second));
                             }
@@ -212,11 +228,7 @@ macro_rules! neon_packed {
                 // (34 bytes, then its trailer entry) is readable (caller).
                 unsafe {
                     let blk = group.add(b * 176);
-                    let mut y = [[vdupq_n_s8(0); 2]; R];
-                    for r in 0..R {
-                        let qy = a[r].add(b * 34 + 2);
-                        y[r] = [vld1q_s8(qy.cast()), vld1q_s8(qy.add(16).cast())];
-                    }
+                    let y = act_values(a, b * 34 + 2);
                     let mut isum = zeros_i32::<R>();
                     for h in 0..2 {
                         let v: [uint8x16_t; 5] = [
@@ -261,8 +273,7 @@ macro_rules! neon_packed {
                         let offset = vdupq_n_s32((sum as i32).wrapping_mul(16));
                         for h in 0..2 {
                             let is = vsubq_s32(isum[r][h], offset);
-                            let d = vmulq_n_f32(dw[h], da);
-                            acc[r][h] = vfmaq_f32(acc[r][h], vcvtq_f32_s32(is), d);
+                            acc[r][h] = add_scaled(acc[r][h], is, dw[h], da);
                         }
                     }
                 }
@@ -287,11 +298,7 @@ macro_rules! neon_packed {
                 // (34 bytes, then its trailer entry) is readable (caller).
                 unsafe {
                     let blk = group.add(b * 272);
-                    let mut y = [[vdupq_n_s8(0); 2]; R];
-                    for r in 0..R {
-                        let qy = a[r].add(b * 34 + 2);
-                        y[r] = [vld1q_s8(qy.cast()), vld1q_s8(qy.add(16).cast())];
-                    }
+                    let y = act_values(a, b * 34 + 2);
                     let mut isum = zeros_i32::<R>();
                     for m in 0..8 {
                         for h in 0..2 {
@@ -305,8 +312,7 @@ macro_rules! neon_packed {
                     for r in 0..R {
                         let (da, _) = trailer(a[r], 34, nb, b);
                         for h in 0..2 {
-                            let d = vmulq_n_f32(dw[h], da);
-                            acc[r][h] = vfmaq_f32(acc[r][h], vcvtq_f32_s32(isum[r][h]), d);
+                            acc[r][h] = add_scaled(acc[r][h], isum[r][h], dw[h], da);
                         }
                     }
                 }

@@ -16,6 +16,7 @@ use std::arch::x86_64::*;
 
 use super::legacy::{ld128, ld256, read_i32};
 use crate::kernels::PACKED_TRAILER_BYTES;
+use crate::packed::fmt::{Q4_0, Q4_1, Q4K, Q5_0, Q6K, Q8_0};
 
 /// Block `b`'s trailer entry of a packed activation row of `nb` blocks of `block_bytes`
 /// ([`crate::ActFormat::packed_row_bytes`]): the f32 `d`, then the i32 block sum (Q8_0) or
@@ -540,14 +541,6 @@ unsafe fn rows_q6_k<const R: usize>(nb: usize, group: *const u8, a: [*const u8; 
     }
     acc
 }
-
-/// Packed formats, as the `FMT` parameter of [`packed`].
-pub(in crate::x86_64) const Q4_0: u8 = 0;
-pub(in crate::x86_64) const Q4_1: u8 = 1;
-pub(in crate::x86_64) const Q5_0: u8 = 2;
-pub(in crate::x86_64) const Q8_0: u8 = 3;
-pub(in crate::x86_64) const Q4K: u8 = 4;
-pub(in crate::x86_64) const Q6K: u8 = 5;
 
 /// `R` activation rows against one 8-row group of format `FMT`.
 ///

@@ -66,11 +66,8 @@ pub fn run(
             rows.push(row);
         }
     }
-    if args.roofline {
-        let measured = roofline::best_of(
-            probed_before.as_deref().unwrap_or_default(),
-            &roofline::measure(threads),
-        );
+    if let Some(before) = probed_before {
+        let measured = roofline::best_of(&before, &roofline::measure(threads));
         let per_token = roofline::bytes_per_token(model.spec(), &tests, args.kv_type);
         roofline::annotate(&mut rows, &measured, &per_token);
         if !args.json {
