@@ -43,7 +43,7 @@ if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -x "$BUILD/bin/llama-batched-bench" 
     SRC="$CACHE/llama_cpp_python-$VERSION/vendor/llama.cpp"
     if [ ! -f "$SRC/CMakeLists.txt" ]; then
       log "downloading the llama-cpp-python $VERSION sdist"
-      "$VENV/bin/pip" download --quiet --no-deps --no-binary :all: -d "$CACHE/sdist" "llama-cpp-python==$VERSION"
+      "$VENV/bin/pip" download --quiet --no-deps --no-binary llama-cpp-python -d "$CACHE/sdist" "llama-cpp-python==$VERSION"
       tar -xzf "$CACHE/sdist/llama_cpp_python-$VERSION.tar.gz" -C "$CACHE"
     fi
   fi
