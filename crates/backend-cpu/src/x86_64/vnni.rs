@@ -51,7 +51,7 @@ macro_rules! vnni_packed {
             }
         }
 
-        /// Q4_0 / Q4_1 / Q5_0 (`FMT`): `R` activation rows (1 or 2) against one 8-row group; the 8
+        /// Q4_0 / Q4_1 / Q5_0 (`FMT`): `R` activation rows (1, 2 or 4) against one 8-row group; the 8
         /// outputs of each. Per block, 8 value vectors `u` (nibbles, or Q5_0's 5-bit `w + 16`) meet
         /// broadcast activation groups; Q4_0 and Q5_0 then subtract their offset (8 or 16) times the
         /// activation block sum, Q4_1 adds its `m · s` term.
@@ -74,7 +74,6 @@ macro_rules! vnni_packed {
             };
             let m4 = _mm256_set1_epi8(0x0F);
             let mut acc = [_mm256_setzero_ps(); R];
-            let mut summ = [_mm256_setzero_ps(); R];
             for b in 0..nb {
                 // SAFETY: block `b < nb` of the group (`pb` bytes) and of each activation row (`ab`
                 // bytes) is readable (caller); every load stays inside them.
@@ -120,20 +119,13 @@ macro_rules! vnni_packed {
                         acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
                         if FMT == Q4_1 {
                             let sa = _mm256_castsi256_ps(second);
-                            summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, summ[r]);
+                            acc[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, acc[r]);
                         }
                     }
                 }
             }
-            // Q5_0 returns its sums as they are, as the AVX2 kernel does (adding a zero would turn
-            // a −0.0 into +0.0).
-            std::array::from_fn(|r| {
-                if FMT == Q5_0 {
-                    acc[r]
-                } else {
-                    _mm256_add_ps(acc[r], summ[r])
-                }
-            })
+            // Q4_1's `m · s` term went into `acc` block by block, in the AVX2 kernel's order.
+            acc
         }
 
         /// [`rows`] for Q8_0: `|w| · sign(y, w)` per vector, even and odd vectors in two sums.

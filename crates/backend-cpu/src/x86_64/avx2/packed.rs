@@ -53,7 +53,9 @@ pub(in crate::x86_64) unsafe fn f16x8(p: *const u8) -> __m256 {
     _mm256_cvtph_ps(unsafe { ld128(p) })
 }
 
-/// `R` activation rows (`R` = 1 or 2) against one 8-row group: returns the 8 outputs of each.
+/// `R` activation rows (`R` = 1, 2 or 4) against one 8-row group: returns the 8 outputs of each.
+/// The Q4_1 minimum term `m · Σa` goes into the same accumulator as the block product, so four
+/// rows keep their accumulators in registers (a separate sum per row spilled at `R` = 4).
 ///
 /// # Safety
 /// `group` holds `nb` packed blocks; each `a[r]` points at an activation row of `nb` blocks.
@@ -68,7 +70,6 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
     let m4 = _mm256_set1_epi8(0x0F);
     let ones16 = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); R];
-    let mut summ = [_mm256_setzero_ps(); R];
     for b in 0..nb {
         // SAFETY: block `b < nb` of the group (`pb` bytes) and of each activation row (`ab`
         // bytes) is readable (caller); every load stays inside them.
@@ -104,12 +105,12 @@ unsafe fn rows<const Q4_1: bool, const R: usize>(
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc[r]);
                 if Q4_1 {
                     let sa = _mm256_castsi256_ps(second);
-                    summ[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, summ[r]);
+                    acc[r] = _mm256_fmadd_ps(f16x8(blk.add(16)), sa, acc[r]);
                 }
             }
         }
     }
-    std::array::from_fn(|r| _mm256_add_ps(acc[r], summ[r]))
+    acc
 }
 
 /// The 8 value vectors `V0..V7` (`u = w + 16` in 0..32) of a packed Q5_0 block from its 5
@@ -566,7 +567,8 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
     }
 }
 
-/// Defines `packed::<FMT>`, the loop over 8-row groups and pairs of activation rows that
+/// Defines `packed::<FMT>`, the loop over 8-row groups and activation rows four at a time (then
+/// two, then one) that
 /// calls `$rows_of::<FMT, R>` (this ISA's per-group kernels), compiled with `$features`.
 macro_rules! packed_driver {
     ($features:literal, $rows_of:ident) => {
@@ -590,6 +592,21 @@ macro_rules! packed_driver {
                 // Output of activation row `r`, group `g`: `out[8 (r · n_groups + g)..][..8]`.
                 let at = |r: usize| 8 * (r * n_groups + g);
                 let mut r = 0;
+                while r + 3 < n_acts {
+                    // SAFETY: activation rows `r..r + 4` are inside `acts` (checked), and their
+                    // 8-value outputs inside `out` (`r + 3 < n_acts`, `g < n_groups`).
+                    unsafe {
+                        let v = $rows_of::<FMT, 4>(
+                            nb,
+                            gp,
+                            std::array::from_fn(|i| a.add((r + i) * stride)),
+                        );
+                        for (i, v) in v.iter().enumerate() {
+                            _mm256_storeu_ps(o.add(at(r + i)), *v);
+                        }
+                    }
+                    r += 4;
+                }
                 while r + 1 < n_acts {
                     // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and both
                     // 8-value outputs inside `out` (`r + 1 < n_acts`, `g < n_groups`).
