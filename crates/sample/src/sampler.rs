@@ -72,12 +72,13 @@ impl Sampler {
         // llama.cpp adds the bias sampler ahead of its chain (`common_sampler_init`).
         apply_logit_bias(logits, &self.params.logit_bias)?;
         apply_penalties(logits, history, &self.params);
+        // Branch-free, so it vectorizes: `min` turns +inf into the largest finite float.
         for l in logits.iter_mut() {
-            if l.is_nan() {
-                *l = f32::NEG_INFINITY;
-            } else if *l == f32::INFINITY {
-                *l = f32::MAX;
-            }
+            *l = if l.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                l.min(f32::MAX)
+            };
         }
         if self.params.is_greedy() {
             self.greedy(logits)
@@ -89,13 +90,7 @@ impl Sampler {
     /// Argmax with ties to the lowest id; log-probabilities over the full row.
     fn greedy(&self, logits: &[f32]) -> Result<Sampled, SampleError> {
         let n_vocab = logits.len();
-        let mut best: Option<(u32, f32)> = None;
-        for (id, &l) in logits.iter().enumerate() {
-            if l > f32::NEG_INFINITY && best.is_none_or(|(_, b)| l > b) {
-                best = Some((id as u32, l));
-            }
-        }
-        let (token, max) = best.ok_or(SampleError::NoFiniteLogits { n_vocab })?;
+        let (token, max) = argmax(logits).ok_or(SampleError::NoFiniteLogits { n_vocab })?;
         let log_z = f64::from(max) + crate::softmax::sum_exp(logits, max).ln();
         let logprob = (f64::from(max) - log_z) as f32;
         let top = if self.params.top_logprobs == 0 {
@@ -165,6 +160,29 @@ impl Sampler {
 }
 
 /// Every token whose logit is above −inf.
+/// The largest value of `logits` (no NaN in it) with its lowest index, or `None` when every
+/// value is −inf. The maximum is taken lane-wise first (a loop that vectorizes, where a
+/// running `(index, value)` pair does not), then its first position found.
+fn argmax(logits: &[f32]) -> Option<(u32, f32)> {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = logits.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(chunks.remainder())
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    if max == f32::NEG_INFINITY {
+        return None;
+    }
+    let id = logits.iter().position(|&x| x == max)?;
+    Some((id as u32, max))
+}
+
 fn finite_candidates(logits: &[f32]) -> Vec<Candidate> {
     logits
         .iter()
