@@ -568,8 +568,8 @@ unsafe fn rows_of<const FMT: u8, const R: usize>(
 }
 
 /// Defines `packed::<FMT>`, the loop over 8-row groups and activation rows four at a time (then
-/// two, then one) that
-/// calls `$rows_of::<FMT, R>` (this ISA's per-group kernels), compiled with `$features`.
+/// two, then one) that calls `$rows_of::<FMT, R>` (this ISA's per-group kernels), compiled with
+/// `$features`.
 macro_rules! packed_driver {
     ($features:literal, $rows_of:ident) => {
         /// # Safety
