@@ -108,13 +108,16 @@ def parallel(args, model, threads, llama_dir, skiff):
 
 def print_table(model, results):
     print(f"\n{Path(model).name}\n")
-    print("| test | threads | llama.cpp t/s | skiff t/s | skiff / llama.cpp |")
-    print("| :--- | ------: | ------------: | --------: | ----------------: |")
+    # With several rounds, each round's own ratio too: on a shared machine the spread between
+    # rounds says how far to trust the mean.
+    print("| test | threads | llama.cpp t/s | skiff t/s | skiff / llama.cpp | per round |")
+    print("| :--- | ------: | ------------: | --------: | ----------------: | :-------- |")
     for (test, t), r in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if not r["llama"] or not r["skiff"]:
             continue
         l, s = statistics.mean(r["llama"]), statistics.mean(r["skiff"])
-        print(f"| {test} | {t} | {l:.2f} | {s:.2f} | {s / l:.2f}x |")
+        rounds = " ".join(f"{b / a:.2f}x" for a, b in zip(r["llama"], r["skiff"]))
+        print(f"| {test} | {t} | {l:.2f} | {s:.2f} | {s / l:.2f}x | {rounds} |")
 
 
 def main():
