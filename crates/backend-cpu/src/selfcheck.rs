@@ -15,12 +15,12 @@ use crate::kernels::{Isa, Kernels};
 use crate::packed::PACKED_DTYPES;
 
 /// Whether `k`'s packed products of every packed format equal `reference`'s bit for bit, on a
-/// 16 × 512 weight and 3 tokens (a pair of activation rows and a single one, as the kernels
-/// take them).
+/// 16 × 512 weight and 7 tokens (four activation rows, then two, then one: every path of the
+/// kernels' driver).
 pub(crate) fn packed_agree(k: Kernels, reference: Kernels) -> bool {
     const N_OUT: usize = 16;
     const N_IN: usize = 512;
-    const N_TOKENS: usize = 3;
+    const N_TOKENS: usize = 7;
     let values: Vec<f32> = (0..N_OUT * N_IN)
         .map(|i| (i as f32 * 0.618).sin())
         .collect();

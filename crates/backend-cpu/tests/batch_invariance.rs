@@ -33,7 +33,7 @@ fn each_row_equals_itself_alone() {
                 Some(p) => cpu.matmul_packed(p, x, n_tokens, y).expect("shapes"),
                 None => cpu.matmul(&weight, x, n_tokens, y).expect("shapes"),
             };
-            for n_tokens in [2usize, 3, 4, 5, 8, 9, 16, 33] {
+            for n_tokens in [2usize, 3, 4, 5, 7, 8, 9, 16, 33] {
                 let x = random_acts(n_tokens * n_in, &mut rng);
                 let mut y = vec![f32::NAN; n_tokens * n_out];
                 run(&x, n_tokens, &mut y);

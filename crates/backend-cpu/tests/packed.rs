@@ -179,7 +179,13 @@ fn neon_dot_packed_kernels_equal_neon_bit_for_bit() {
 /// shapes (a lone group, tail rows, odd token counts) on 2 threads.
 fn assert_packed_bits_equal(reference: Kernels, k: Kernels) {
     for dtype in PACKED_DTYPES {
-        for (n_out, n_in, n_tokens) in [(8, 256, 1), (24, 512, 2), (301, 768, 5), (64, 1024, 33)] {
+        for (n_out, n_in, n_tokens) in [
+            (8, 256, 1),
+            (24, 512, 2),
+            (301, 768, 5),
+            (40, 512, 7),
+            (64, 1024, 33),
+        ] {
             let seed = 0x5120 + dtype as u64 + n_in as u64;
             let mut rng = rng(seed);
             let w = random_weight(dtype, n_out, n_in, &mut rng);

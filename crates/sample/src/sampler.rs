@@ -159,7 +159,6 @@ impl Sampler {
     }
 }
 
-/// Every token whose logit is above −inf.
 /// The largest value of `logits` (no NaN in it) with its lowest index, or `None` when every
 /// value is −inf. The maximum is taken lane-wise first (a loop that vectorizes, where a
 /// running `(index, value)` pair does not), then its first position found.
@@ -183,6 +182,7 @@ fn argmax(logits: &[f32]) -> Option<(u32, f32)> {
     Some((id as u32, max))
 }
 
+/// Every token whose logit is above −inf.
 fn finite_candidates(logits: &[f32]) -> Vec<Candidate> {
     logits
         .iter()

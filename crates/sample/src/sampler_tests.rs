@@ -241,6 +241,18 @@ fn non_finite_logits_are_handled() {
     assert_eq!(got.token, 1);
     let err = s.sample(&mut [f32::NAN, f32::NEG_INFINITY], &[]);
     assert_eq!(err, Err(SampleError::NoFiniteLogits { n_vocab: 2 }));
+    // Rows longer than the argmax's 16 lanes: ties between lanes and the tail, NaN inside.
+    let mut row = vec![f32::NEG_INFINITY; 37];
+    row[5] = f32::NAN;
+    row[19] = f32::INFINITY;
+    row[3] = f32::INFINITY;
+    row[36] = f32::INFINITY;
+    assert_eq!(s.sample(&mut row, &[]).expect("finite").token, 3);
+    let mut row = vec![f32::NAN; 37];
+    row[36] = -1.0;
+    assert_eq!(s.sample(&mut row, &[]).expect("one finite").token, 36);
+    let err = s.sample(&mut [f32::NAN; 40], &[]);
+    assert_eq!(err, Err(SampleError::NoFiniteLogits { n_vocab: 40 }));
     let mut r = sampler(plain(1.0, 1));
     assert_eq!(
         r.sample(&mut [f32::NAN; 3], &[]),

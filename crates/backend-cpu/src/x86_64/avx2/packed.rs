@@ -8,8 +8,8 @@
 //! values and uses ggml's sign trick (`|w| · sign(a, w)`), widening each product right away
 //! since its i16 sums would overflow.
 //! The K-quants apply per-row sub-block scales with `vpmaddwd` and their offsets through the
-//! activation block sums. Activation rows are taken 2 at a time so each unpacked weight vector
-//! is used twice; every output's arithmetic is the same whichever path computes it (batch
+//! activation block sums. Activation rows are taken 4 at a time (then 2, then 1) so each
+//! unpacked weight vector is used four times; every output's arithmetic is the same whichever path computes it (batch
 //! invariance).
 
 use std::arch::x86_64::*;
