@@ -592,43 +592,46 @@ macro_rules! packed_driver {
                 // Output of activation row `r`, group `g`: `out[8 (r · n_groups + g)..][..8]`.
                 let at = |r: usize| 8 * (r * n_groups + g);
                 let mut r = 0;
-                while r + 3 < n_acts {
-                    // SAFETY: activation rows `r..r + 4` are inside `acts` (checked), and their
-                    // 8-value outputs inside `out` (`r + 3 < n_acts`, `g < n_groups`).
-                    unsafe {
-                        let v = $rows_of::<FMT, 4>(
-                            nb,
-                            gp,
-                            std::array::from_fn(|i| a.add((r + i) * stride)),
-                        );
-                        for (i, v) in v.iter().enumerate() {
-                            _mm256_storeu_ps(o.add(at(r + i)), *v);
+                while r < n_acts {
+                    // SAFETY: group `g` as above; the pass takes rows `r..r + R` with
+                    // `r + R <= n_acts`, inside `acts` (checked), and writes their 8-value outputs
+                    // of group `g`, inside `out`.
+                    r += unsafe {
+                        match n_acts - r {
+                            1 => pass::<FMT, 1>(nb, gp, a, stride, r, |i| o.add(at(i))),
+                            2 | 3 => pass::<FMT, 2>(nb, gp, a, stride, r, |i| o.add(at(i))),
+                            _ => pass::<FMT, 4>(nb, gp, a, stride, r, |i| o.add(at(i))),
                         }
-                    }
-                    r += 4;
-                }
-                while r + 1 < n_acts {
-                    // SAFETY: activation rows `r` and `r + 1` are inside `acts` (checked), and both
-                    // 8-value outputs inside `out` (`r + 1 < n_acts`, `g < n_groups`).
-                    unsafe {
-                        let v = $rows_of::<FMT, 2>(
-                            nb,
-                            gp,
-                            [a.add(r * stride), a.add((r + 1) * stride)],
-                        );
-                        _mm256_storeu_ps(o.add(at(r)), v[0]);
-                        _mm256_storeu_ps(o.add(at(r + 1)), v[1]);
-                    }
-                    r += 2;
-                }
-                if r < n_acts {
-                    // SAFETY: activation row `r` is inside `acts`, its output inside `out`.
-                    unsafe {
-                        let v = $rows_of::<FMT, 1>(nb, gp, [a.add(r * stride)]);
-                        _mm256_storeu_ps(o.add(at(r)), v[0]);
-                    }
+                    };
                 }
             }
+        }
+
+        /// Activation rows `r..r + R` (`stride` bytes apart from `a`) against the 8-row group at
+        /// `gp`, each row's 8 outputs stored at `out(row)`; returns `R`.
+        ///
+        /// # Safety
+        /// As [`packed`]: the group holds `nb` blocks, rows `r..r + R` are whole activation rows
+        /// and `out(row)` points to 8 writable f32 for each of them.
+        #[inline]
+        #[target_feature(enable = $features)]
+        unsafe fn pass<const FMT: u8, const R: usize>(
+            nb: usize,
+            gp: *const u8,
+            a: *const u8,
+            stride: usize,
+            r: usize,
+            out: impl Fn(usize) -> *mut f32,
+        ) -> usize {
+            // SAFETY: forwarded to the caller.
+            unsafe {
+                let v =
+                    $rows_of::<FMT, R>(nb, gp, std::array::from_fn(|i| a.add((r + i) * stride)));
+                for (i, v) in v.into_iter().enumerate() {
+                    _mm256_storeu_ps(out(r + i), v);
+                }
+            }
+            R
         }
     };
 }
