@@ -39,4 +39,4 @@ pub use dispatch::MAX_ISA_VAR;
 pub use error::{Error, Result};
 pub use hugebuf::HugeBuf;
 pub use kernels::{ActFormat, Isa, Kernels};
-pub use packed::{MAX_MANY, PACK_STEP_BYTES, PACKED_DTYPES, PackedWeight};
+pub use packed::{MAX_MANY, PACK_STEP_BYTES, PACKED_DTYPES, PackedWeight, ReadSource};

@@ -31,8 +31,9 @@
 //!   away, the fourth three shifts.
 //!
 //! A group's block is exactly as large as its 8 source blocks (Q4_K: plus 32 bytes for the
-//! unpacked scales, 2.8%), so the packed copy costs the weight's size (the mmap pages it came
-//! from are then no longer read). The last `n_out % 8` rows stay in the original layout.
+//! unpacked scales, 2.8%), so the packed copy costs the weight's size ([`Cpu::pack_from`] lets
+//! a model read the source with positional reads, so the file's pages are never mapped beside
+//! it). The last `n_out % 8` rows stay in the original layout.
 //!
 //! Why: with the rows side by side, one `vpmaddubsw` multiplies 4 values of all 8 rows with 4
 //! broadcast activation values and lane `i` of every accumulator is row `i`, so a block costs
@@ -68,7 +69,11 @@ thread_local! {
     /// product cost 1.2% of that thread's time in a 2-thread SmolLM2 decode).
     static SHARES: std::cell::Cell<Vec<ShareCounter>> = const { std::cell::Cell::new(Vec::new()) };
 }
-/// Source bytes [`Cpu::pack_with`] copies between two progress calls.
+/// How [`Cpu::pack_from`] gets the source weight: fills the buffer with the bytes `range`.
+pub type ReadSource<'a, E> =
+    dyn FnMut(std::ops::Range<usize>, &mut [u8]) -> std::result::Result<(), E> + 'a;
+
+/// Source bytes [`Cpu::pack_from`] asks for at a time.
 pub const PACK_STEP_BYTES: usize = 1 << 20;
 
 /// A weight matrix repacked by [`Cpu::pack`] for [`Cpu::matmul_packed`]; owns its bytes.
@@ -248,79 +253,97 @@ impl Cpu {
     ///
     /// Errors: [`Error::RowNotBlockAligned`], [`Error::WeightLen`], [`Error::SizeOverflow`].
     pub fn pack(&self, w: &Weight<'_>) -> Result<Option<PackedWeight>> {
-        self.pack_with(w, &mut |_| {})
-    }
-
-    /// [`Cpu::pack`], calling `packed(range)` each time the source bytes `range` of `w.data`
-    /// (whole rows, about [`PACK_STEP_BYTES`] at a time, in order) have been copied, so a
-    /// caller can release them while the rest is packed.
-    ///
-    /// Errors: as [`Cpu::pack`].
-    pub fn pack_with(
-        &self,
-        w: &Weight<'_>,
-        packed: &mut dyn FnMut(std::ops::Range<usize>),
-    ) -> Result<Option<PackedWeight>> {
         if !packable(w.dtype) || self.kernels.packed8(w.dtype).is_none() {
             return Ok(None);
         }
-        let row_bytes = self.plan_weight(w)?;
-        let n_groups = w.n_out / 8;
-        let nb = w.n_in / w.dtype.block_len();
-        let (src_group, pbb) = (8 * row_bytes, packed_block_bytes(w.dtype));
-        let group_bytes = nb * pbb;
-        let mut groups = HugeBuf::zeroed(n_groups * group_bytes);
-        let groups_per_step = (PACK_STEP_BYTES / src_group.max(1)).max(1);
-        let mut reported = 0;
-        for (g, dst) in groups.chunks_exact_mut(group_bytes.max(1)).enumerate() {
-            let src = &w.data[g * src_group..(g + 1) * src_group];
-            for b in 0..nb {
-                pack_block(w.dtype, src, row_bytes, b, &mut dst[b * pbb..(b + 1) * pbb]);
-            }
-            if (g + 1) % groups_per_step == 0 {
-                packed(reported..(g + 1) * src_group);
-                reported = (g + 1) * src_group;
-            }
-        }
-        let tail = w.data[n_groups * src_group..].to_vec();
-        if reported < w.data.len() {
-            packed(reported..w.data.len());
-        }
-        Ok(Some(PackedWeight {
-            dtype: w.dtype,
-            n_out: w.n_out,
-            n_in: w.n_in,
-            groups,
-            tail,
-        }))
-    }
-
-    /// Validates `w`'s shape and returns its row bytes.
-    fn plan_weight(&self, w: &Weight<'_>) -> Result<usize> {
-        let dtype = w.dtype;
-        let block_len = dtype.block_len();
-        if !w.n_in.is_multiple_of(block_len) {
-            return Err(Error::RowNotBlockAligned {
-                dtype,
-                n_in: w.n_in,
-                block_len,
-            });
-        }
-        let row_bytes = w.n_in / block_len * dtype.block_bytes();
-        let expected = w.n_out.checked_mul(row_bytes).ok_or(Error::SizeOverflow {
-            what: "weight",
-            rows: w.n_out,
-            cols: row_bytes,
-        })?;
+        let row_bytes = self.plan_shape(w.dtype, w.n_out, w.n_in)?;
+        let expected = w.n_out * row_bytes; // no overflow: checked by `plan_shape`
         if w.data.len() != expected {
             return Err(Error::WeightLen {
-                dtype,
+                dtype: w.dtype,
                 n_out: w.n_out,
                 n_in: w.n_in,
                 expected,
                 actual: w.data.len(),
             });
         }
+        self.pack_from(w.dtype, w.n_out, w.n_in, &mut |range, buf: &mut [u8]| {
+            buf.copy_from_slice(&w.data[range]);
+            Ok::<(), Error>(())
+        })
+    }
+
+    /// [`Cpu::pack`] of a `dtype` weight of `n_out` rows by `n_in` values whose bytes the
+    /// caller reads on request: `read(range, buf)` fills `buf` with the weight's bytes `range`
+    /// (whole rows, about [`PACK_STEP_BYTES`] at a time, every byte once, in order). A model
+    /// reads its file with positional reads here, so the file's pages never become resident
+    /// beside the packed copy. `Ok(None)` for types without a packed layout, before any read.
+    ///
+    /// Errors: [`Error::RowNotBlockAligned`] or [`Error::SizeOverflow`] for the shape (before
+    /// any read), or the first error `read` returns.
+    pub fn pack_from<E: From<Error>>(
+        &self,
+        dtype: DType,
+        n_out: usize,
+        n_in: usize,
+        read: &mut ReadSource<'_, E>,
+    ) -> std::result::Result<Option<PackedWeight>, E> {
+        if !packable(dtype) || self.kernels.packed8(dtype).is_none() {
+            return Ok(None);
+        }
+        let row_bytes = self.plan_shape(dtype, n_out, n_in)?;
+        let n_groups = n_out / 8;
+        let nb = n_in / dtype.block_len();
+        let (src_group, pbb) = (8 * row_bytes, packed_block_bytes(dtype));
+        let group_bytes = nb * pbb;
+        let mut groups = HugeBuf::zeroed(n_groups * group_bytes);
+        let groups_per_step = (PACK_STEP_BYTES / src_group.max(1)).max(1);
+        let mut src = vec![0u8; groups_per_step.min(n_groups) * src_group];
+        for first in (0..n_groups).step_by(groups_per_step) {
+            let n = groups_per_step.min(n_groups - first);
+            let src = &mut src[..n * src_group];
+            read(first * src_group..(first + n) * src_group, src)?;
+            let dst = &mut groups[first * group_bytes..(first + n) * group_bytes];
+            for (src, dst) in src
+                .chunks_exact(src_group)
+                .zip(dst.chunks_exact_mut(group_bytes.max(1)))
+            {
+                for b in 0..nb {
+                    pack_block(dtype, src, row_bytes, b, &mut dst[b * pbb..(b + 1) * pbb]);
+                }
+            }
+        }
+        let mut tail = vec![0u8; (n_out % 8) * row_bytes];
+        if !tail.is_empty() {
+            let at = n_groups * src_group;
+            read(at..at + tail.len(), &mut tail)?;
+        }
+        Ok(Some(PackedWeight {
+            dtype,
+            n_out,
+            n_in,
+            groups,
+            tail,
+        }))
+    }
+
+    /// Validates a weight shape and returns its row bytes (`n_out` rows of them fit in
+    /// `usize`).
+    fn plan_shape(&self, dtype: DType, n_out: usize, n_in: usize) -> Result<usize> {
+        let block_len = dtype.block_len();
+        if !n_in.is_multiple_of(block_len) {
+            return Err(Error::RowNotBlockAligned {
+                dtype,
+                n_in,
+                block_len,
+            });
+        }
+        let row_bytes = n_in / block_len * dtype.block_bytes();
+        n_out.checked_mul(row_bytes).ok_or(Error::SizeOverflow {
+            what: "weight",
+            rows: n_out,
+            cols: row_bytes,
+        })?;
         Ok(row_bytes)
     }
 

@@ -313,13 +313,13 @@ fn pack_declines_and_refuses() {
     ));
 }
 
-/// `pack_with` reports every source byte once, in order, in whole rows, and packs exactly as
-/// `pack` does.
+/// `pack_from` asks for every source byte once, in order, in whole rows, and packs exactly as
+/// `pack` does; a failed read stops it and comes back as its error.
 #[test]
-fn pack_with_reports_the_source_in_order() {
+fn pack_from_reads_the_source_in_order() {
     let cpu = Cpu::new(1);
     let dtype = DType::Q8_0;
-    // 2 MiB + a few rows + a 5-row tail: three progress calls.
+    // 2 MiB + a few rows + a 5-row tail: at least three reads of groups, then the tail.
     let n_in = 1024;
     let row_bytes = n_in / 32 * dtype.block_bytes();
     let n_out = (2 * skiff_backend_cpu::PACK_STEP_BYTES / row_bytes) + 21;
@@ -333,10 +333,14 @@ fn pack_with_reports_the_source_in_order() {
     };
     let mut ranges = Vec::new();
     let packed = cpu
-        .pack_with(&weight, &mut |r| ranges.push(r))
+        .pack_from(dtype, n_out, n_in, &mut |r, buf: &mut [u8]| {
+            buf.copy_from_slice(&w[r.clone()]);
+            ranges.push(r);
+            Ok::<(), Error>(())
+        })
         .expect("shape")
         .expect("packable");
-    assert!(ranges.len() >= 3, "{ranges:?}");
+    assert!(ranges.len() >= 4, "{ranges:?}");
     let mut at = 0;
     for r in &ranges {
         assert_eq!(r.start, at, "{ranges:?}");
@@ -350,6 +354,32 @@ fn pack_with_reports_the_source_in_order() {
     cpu.matmul_packed(&packed, &x, 3, &mut a).expect("shapes");
     cpu.matmul_packed(&plain, &x, 3, &mut b).expect("shapes");
     assert_eq!(a, b);
+
+    // The second read fails: that error is returned, and nothing more is read.
+    let mut calls = 0;
+    let failed = cpu.pack_from(dtype, n_out, n_in, &mut |_, _| {
+        calls += 1;
+        if calls == 2 {
+            Err(Error::ManyMismatch {
+                why: "read failed".into(),
+            })
+        } else {
+            Ok(())
+        }
+    });
+    assert!(
+        matches!(&failed, Err(Error::ManyMismatch { why }) if why == "read failed"),
+        "{failed:?}"
+    );
+    assert_eq!(calls, 2);
+    // A bad shape is refused before anything is read.
+    let bad = cpu.pack_from(dtype, 8, 33, &mut |_, _| -> Result<(), Error> {
+        panic!("read called for a shape that cannot be packed")
+    });
+    assert!(
+        matches!(bad, Err(Error::RowNotBlockAligned { .. })),
+        "{bad:?}"
+    );
 }
 
 /// `matmul_packed_many` writes each output exactly as its own `matmul_packed` call would, for

@@ -1,12 +1,13 @@
 //! [`ModelFile`]: the one entry point for opening a model, whatever its format.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::gguf::{GGUF_MAGIC, parse_gguf};
-use crate::mmap::map_file;
+use crate::mmap::{open_mapped, read_at};
 use crate::spec::{ModelSpec, TensorInfo};
 
 /// An opened model: its validated [`ModelSpec`] and the memory-mapped files that hold the
@@ -16,6 +17,27 @@ use crate::spec::{ModelSpec, TensorInfo};
 pub struct ModelFile {
     spec: ModelSpec,
     maps: Vec<Mmap>,
+    /// The open files behind `maps` (same order), for [`ModelFile::read_tensor_range`].
+    files: Vec<(PathBuf, File)>,
+}
+
+/// One opened shard of a model: its path, the open file and its mapping.
+pub(crate) struct Shard {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+    pub(crate) map: Mmap,
+}
+
+impl Shard {
+    /// Opens and maps `path`.
+    pub(crate) fn open(path: &Path) -> Result<Shard> {
+        let (file, map) = open_mapped(path)?;
+        Ok(Shard {
+            path: path.to_path_buf(),
+            file,
+            map,
+        })
+    }
 }
 
 impl ModelFile {
@@ -25,19 +47,23 @@ impl ModelFile {
         if path.is_dir() {
             return crate::hf::open_dir(path);
         }
-        let map = map_file(path)?;
-        if map.len() >= 4 && map[..4] == GGUF_MAGIC.to_le_bytes() {
-            let file = parse_gguf(&map)?;
+        let shard = Shard::open(path)?;
+        if shard.map.len() >= 4 && shard.map[..4] == GGUF_MAGIC.to_le_bytes() {
+            let file = parse_gguf(&shard.map)?;
             let spec = ModelSpec::from_gguf(&file)?;
-            return Ok(ModelFile::from_parts(spec, vec![map]));
+            return Ok(ModelFile::from_parts(spec, vec![shard]));
         }
-        drop(map);
+        drop(shard);
         crate::hf::open_file(path)
     }
 
-    /// Assembles a model from a spec whose tensors index `maps` by [`TensorInfo::shard`].
-    pub(crate) fn from_parts(spec: ModelSpec, maps: Vec<Mmap>) -> ModelFile {
-        ModelFile { spec, maps }
+    /// Assembles a model from a spec whose tensors index `shards` by [`TensorInfo::shard`].
+    pub(crate) fn from_parts(spec: ModelSpec, shards: Vec<Shard>) -> ModelFile {
+        let (maps, files) = shards
+            .into_iter()
+            .map(|s| (s.map, (s.path, s.file)))
+            .unzip();
+        ModelFile { spec, maps, files }
     }
 
     /// The validated model description.
@@ -84,6 +110,38 @@ impl ModelFile {
         if let Some(map) = self.maps.get(info.shard) {
             crate::mmap::release_pages(map, offset + start, len);
         }
+    }
+
+    /// Reads bytes `start..start + out.len()` of the tensor `info` into `out` with a positional
+    /// read of its file, not through the mapping: the bytes are copied once, and the file's
+    /// pages never join this process's resident set (the OS page cache holds them, shared
+    /// and reclaimable). For weights that are repacked into a copy of their own, and for
+    /// lookups into a table whose mapped pages were released.
+    ///
+    /// Errors: [`Error::Io`] when the range is not inside the tensor or the read fails (the
+    /// file was truncated or the disk failed).
+    ///
+    /// # Panics
+    /// If `info` does not come from this model's spec (as [`ModelFile::tensor_bytes`]).
+    pub fn read_tensor_range(&self, info: &TensorInfo, start: usize, out: &mut [u8]) -> Result<()> {
+        let (path, file) = &self.files[info.shard];
+        let map = &self.maps[info.shard];
+        let inside = start
+            .checked_add(out.len())
+            .is_some_and(|end| end as u64 <= info.n_bytes);
+        if !inside {
+            let why = format!(
+                "bytes {start}..{} of tensor {} ({} bytes) are out of range",
+                start.saturating_add(out.len()),
+                info.name,
+                info.n_bytes
+            );
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+            ));
+        }
+        read_at(file, map, info.offset + start as u64, out).map_err(|e| Error::io(path, e))
     }
 
     /// The info and bytes of the tensor called `name`; [`Error::MissingTensor`] if absent.

@@ -167,11 +167,13 @@ impl<'a> Loader<'a> {
                 reason: "vectors (norms, biases) must be f32, f16 or bf16",
             });
         }
-        let values = to_f32_vec(info.dtype, self.file.tensor_bytes(info)).map_err(|source| {
-            Error::Dequantize {
-                name: info.name.clone(),
-                source,
-            }
+        // Read, not mapped: a fault on the mapping would also map the pages around it, which
+        // belong to the (repacked, never mapped) weights beside the vector.
+        let mut bytes = vec![0u8; usize::try_from(info.n_bytes).unwrap_or(usize::MAX)];
+        self.file.read_tensor_range(info, 0, &mut bytes)?;
+        let values = to_f32_vec(info.dtype, &bytes).map_err(|source| Error::Dequantize {
+            name: info.name.clone(),
+            source,
         })?;
         Ok(Some(values))
     }

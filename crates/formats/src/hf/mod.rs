@@ -21,8 +21,8 @@ use skiff_tensor::DType;
 
 use crate::error::{Error, Result};
 use crate::gguf::reader::tensor_bytes;
-use crate::mmap::map_file;
 use crate::model_file::ModelFile;
+use crate::model_file::Shard;
 use crate::safetensors::{SafetensorsHeader, parse_safetensors};
 use crate::spec::{SourceFormat, TensorInfo, TokenizerSpec};
 use crate::spec_build::{SpecSource, build_spec, check_chat_template};
@@ -139,12 +139,12 @@ fn load(
         }
     })?;
     let (arch, metadata) = config::synth_metadata(&config)?;
-    let mut maps = Vec::with_capacity(shards.len());
+    let mut opened = Vec::with_capacity(shards.len());
     let mut headers = Vec::with_capacity(shards.len());
     for path in shards {
-        let map = map_file(path)?;
-        headers.push(parse_safetensors(&map)?);
-        maps.push(map);
+        let shard = Shard::open(path)?;
+        headers.push(parse_safetensors(&shard.map)?);
+        opened.push(shard);
     }
     if let Some(weight_map) = weight_map {
         index::check_weight_map(weight_map, shards, &headers)?;
@@ -165,7 +165,7 @@ fn load(
     }
     spec.tokenizer = tokenizer;
     spec.chat_template = template;
-    Ok(ModelFile::from_parts(spec, maps))
+    Ok(ModelFile::from_parts(spec, opened))
 }
 
 /// GGUF-named, ggml-ordered tensor infos of all shards.

@@ -9,6 +9,12 @@ use skiff_tensor::quant::dequantize;
 use crate::error::{Error, Result};
 use crate::layers::Ctx;
 
+thread_local! {
+    /// One row's bytes as read from the file, reused (a lookup allocates nothing once it has
+    /// grown to the row size).
+    static ROW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The embedding table `[n_vocab, d_model]` in any dtype, plus an output scale.
 #[derive(Clone, Debug)]
 pub struct Embedding {
@@ -27,9 +33,13 @@ impl Embedding {
     }
 
     /// Writes the rows for `tokens` into `x`, `[n_tokens, d_model]`.
+    ///
+    /// Rows are read with positional reads of the file, not through its mapping: a lookup
+    /// costs a system call, but a mapped table would stay resident a readahead window (up to
+    /// a huge folio) per distinct token, and a table that is also the LM head is already held
+    /// once, repacked.
     pub fn forward_into(&self, ctx: &Ctx<'_>, tokens: &[u32], x: &mut [f32]) -> Result<()> {
         debug_assert_eq!(x.len(), tokens.len() * self.d_model, "[n_tokens, d_model]");
-        let data = ctx.file.tensor_bytes(&self.info);
         let (name, dtype) = (&self.info.name, self.info.dtype);
         let row_bytes =
             dtype
@@ -39,23 +49,30 @@ impl Embedding {
                     dtype,
                     reason: "d_model must be a whole number of blocks",
                 })? as usize;
-        for (token_idx, (row, &token)) in x.chunks_exact_mut(self.d_model).zip(tokens).enumerate() {
-            let start = token as usize * row_bytes;
-            let src = data
-                .get(start..start + row_bytes)
-                .ok_or(Error::TokenOutOfRange {
-                    token_idx,
-                    token,
-                    n_vocab: data.len() / row_bytes,
+        let n_vocab = usize::try_from(self.info.n_bytes).unwrap_or(usize::MAX) / row_bytes;
+        ROW.with_borrow_mut(|src| {
+            src.resize(row_bytes, 0);
+            for (token_idx, (row, &token)) in
+                x.chunks_exact_mut(self.d_model).zip(tokens).enumerate()
+            {
+                if token as usize >= n_vocab {
+                    return Err(Error::TokenOutOfRange {
+                        token_idx,
+                        token,
+                        n_vocab,
+                    });
+                }
+                ctx.file
+                    .read_tensor_range(&self.info, token as usize * row_bytes, src)?;
+                dequantize(dtype, src, row).map_err(|source| Error::Dequantize {
+                    name: name.clone(),
+                    source,
                 })?;
-            dequantize(dtype, src, row).map_err(|source| Error::Dequantize {
-                name: name.clone(),
-                source,
-            })?;
-            if self.scale != 1.0 {
-                ctx.cpu.scale(row, self.scale);
+                if self.scale != 1.0 {
+                    ctx.cpu.scale(row, self.scale);
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }

@@ -4,16 +4,16 @@
 //! Formats the backend can repack into its interleaved layout (`Cpu::pack`: Q4_0, Q4_1, Q5_0,
 //! Q8_0, Q4_K, Q6_K) are packed once, on the first forward pass, and multiplied with
 //! `Cpu::matmul_packed` from then on: the same results whatever the batch, at several times
-//! the speed. The file's pages of a packed weight are released piece by piece as they are
-//! copied, so the model stays resident once (a tied embedding table re-reads the few rows it
-//! looks up from the file).
+//! the speed. A packed weight is read from the file with positional reads, never through the
+//! mapping, so the model stays resident once (a tied embedding table reads the rows it looks
+//! up the same way).
 
 use std::sync::OnceLock;
 
 use skiff_backend_cpu::{PackedWeight, Weight};
 use skiff_formats::TensorInfo;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layers::Ctx;
 
 /// A linear projection `n_in -> n_out`.
@@ -110,12 +110,19 @@ impl Linear {
         if let Some(packed) = self.packed.get() {
             return Ok(packed.as_ref());
         }
-        // The file's copy is no longer read once packed: keep one copy resident, not two,
-        // even while packing.
-        let packed = ctx.cpu.pack_with(&self.weight(ctx), &mut |range| {
-            ctx.file
-                .release_tensor_range(&self.info, range.start, range.len());
-        })?;
+        // Read with positional reads, not through the mapping: the file's pages of a packed
+        // weight never become resident, so the model is held once, not twice (the mapping's
+        // pages, once touched, come back with readahead whenever a neighbour is read).
+        let (info, file) = (&self.info, ctx.file);
+        let packed = ctx.cpu.pack_from(
+            info.dtype,
+            self.n_out,
+            self.n_in,
+            &mut |range, buf: &mut [u8]| {
+                file.read_tensor_range(info, range.start, buf)
+                    .map_err(Error::from)
+            },
+        )?;
         Ok(self.packed.get_or_init(|| packed).as_ref())
     }
 
