@@ -71,6 +71,12 @@ impl ModelFile {
         &self.spec
     }
 
+    /// [`ModelSpec::drop_vocabulary`]: for a caller that has built its tokenizer and only
+    /// runs the model from here on.
+    pub fn drop_vocabulary(&mut self) {
+        self.spec.drop_vocabulary();
+    }
+
     /// The bytes of `info`, borrowed from the mapping without copying.
     ///
     /// # Panics

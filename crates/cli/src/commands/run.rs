@@ -150,10 +150,11 @@ pub fn load(arg: Option<&str>, threads: Option<usize>) -> anyhow::Result<Loaded>
         Err(err) => return Err(err).with_context(|| format!("finding model {arg}")),
     };
     let started = Instant::now();
-    let file = ModelFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let file = Arc::new(file);
+    let mut file = ModelFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let tokenizer =
         Tokenizer::from_spec(&file.spec().tokenizer).context("building the tokenizer")?;
+    file.drop_vocabulary(); // the tokenizer holds its own copy
+    let file = Arc::new(file);
     let model = Model::load(file).context("loading the model")?;
     let threads = threads.unwrap_or_else(physical_cores);
     if threads == 0 {

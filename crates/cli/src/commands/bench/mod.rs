@@ -89,10 +89,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     check_args(&args)?;
     let path = skiff_store::resolve(&args.model)
         .with_context(|| format!("finding model {}", args.model))?;
-    let file =
-        Arc::new(ModelFile::open(&path).with_context(|| format!("opening {}", path.display()))?);
+    let mut file = ModelFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let tokenizer =
         Tokenizer::from_spec(&file.spec().tokenizer).context("building the tokenizer")?;
+    file.drop_vocabulary(); // the tokenizer holds its own copy
+    let file = Arc::new(file);
     let model = Model::load(file).context("loading the model")?;
     let info = model_info(&path, &model);
     let threads = if args.threads.is_empty() {
