@@ -15,6 +15,7 @@ use skiff_formats::SpecialTokens;
 
 use crate::error::{Error, Result};
 use crate::pieces::{PieceStyle, parse_byte_token};
+use crate::tokenizer::Encoder;
 use crate::tokenizer::Parts;
 use crate::vocab::TokenClass;
 
@@ -83,7 +84,7 @@ pub(crate) fn build(json: &[u8], special: &SpecialTokens) -> Result<Parts> {
     let mut special_inner = inner.clone();
     special_inner.set_encode_special_tokens(false);
     Ok(Parts {
-        inner,
+        inner: Encoder::Hf(Box::new(inner)),
         special_inner: Some(special_inner),
         tokens,
         classes,

@@ -8,6 +8,7 @@
 use skiff_formats::{SpecialTokens, TokenizerSpec};
 
 use crate::error::{Error, Result};
+use crate::gguf::spm::SpmEncoder;
 use crate::pieces::{self, PieceStyle};
 use crate::special::{Fragment, SpecialMatcher, Strip};
 use crate::vocab::{self, TokenClass};
@@ -16,10 +17,18 @@ use crate::vocab::{self, TokenClass};
 /// offsets or allocation sizes could overflow.
 pub const MAX_ENCODE_BYTES: usize = 256 << 20;
 
+/// The pipeline that encodes plain text (special-token text is not parsed by it).
+pub(crate) enum Encoder {
+    /// A `tokenizers` pipeline: byte-level BPE, or a `tokenizer.json`.
+    Hf(Box<tokenizers::Tokenizer>),
+    /// SentencePiece by token scores (GGUF `llama` vocabularies).
+    Spm(SpmEncoder),
+}
+
 /// Everything a tokenizer source provides, before the shared tables are derived.
 pub(crate) struct Parts {
     /// The encoding pipeline (special-token text is not parsed by it).
-    pub inner: tokenizers::Tokenizer,
+    pub inner: Encoder,
     /// Token texts by id.
     pub tokens: Vec<String>,
     /// Token classes by id.
@@ -41,7 +50,7 @@ pub(crate) struct Parts {
 
 /// A loaded tokenizer: encoding, decoding and special-token facts for one model.
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: Encoder,
     special_inner: Option<tokenizers::Tokenizer>,
     tokens: Vec<String>,
     classes: Vec<TokenClass>,
@@ -163,11 +172,15 @@ impl Tokenizer {
         if text.is_empty() {
             return Ok(());
         }
-        let enc = self
-            .inner
-            .encode_fast(text, false)
-            .map_err(|e| Error::tokenizers("encoding", e))?;
-        ids.extend_from_slice(enc.get_ids());
+        match &self.inner {
+            Encoder::Hf(inner) => {
+                let enc = inner
+                    .encode_fast(text, false)
+                    .map_err(|e| Error::tokenizers("encoding", e))?;
+                ids.extend_from_slice(enc.get_ids());
+            }
+            Encoder::Spm(spm) => spm.encode(&self.tokens, text, ids),
+        }
         Ok(())
     }
 

@@ -1,22 +1,23 @@
 //! Builds a tokenizer from a vocabulary embedded in GGUF metadata.
 //!
 //! GGUF stores no `tokenizer.json`; llama.cpp reimplements each tokenizer family from
-//! `tokenizer.ggml.*`. We translate those arrays into a Hugging Face `tokenizers` pipeline
-//! that reproduces llama.cpp's results (the parity tests under `tests/` pin this):
-//! - `gpt2`: byte-level BPE over `merges`, pre-split by the regexes of `tokenizer.ggml.pre`
-//!   ([`pre`]);
-//! - `llama`: SentencePiece BPE. llama.cpp merges the adjacent pair whose concatenation is
-//!   the highest-scoring vocabulary entry; a BPE whose merge ranks follow those scores does
-//!   the same ([`spm`]). Spaces become `▁`, unknown characters fall back to `<0xXX>` bytes.
+//! `tokenizer.ggml.*`. We reproduce llama.cpp's results (the parity tests under `tests/` pin
+//! this):
+//! - `gpt2`: a Hugging Face `tokenizers` byte-level BPE over `merges`, pre-split by the
+//!   regexes of `tokenizer.ggml.pre` ([`pre`]);
+//! - `llama`: SentencePiece BPE, llama.cpp's algorithm itself ([`spm`]): the adjacent pair
+//!   whose concatenation is the highest-scoring vocabulary entry merges first. Spaces become
+//!   `▁`, unknown characters fall back to `<0xXX>` bytes. (A `tokenizers` BPE would need a
+//!   merge table of every split of every token: over 100 MiB to build for 262k entries.)
 //!
-//! Control and unknown tokens are not added to the `tokenizers` pipeline: their text in
-//! input is ordinary text unless the caller asks for special-token parsing, which
-//! [`crate::Tokenizer`] does itself. User-defined tokens (GGUF type 4) are added as
-//! non-special tokens so their text is always split out first, as llama.cpp does.
+//! Control and unknown tokens are not part of either pipeline: their text in input is
+//! ordinary text unless the caller asks for special-token parsing, which
+//! [`crate::Tokenizer`] does itself. User-defined tokens (GGUF type 4) are split out first,
+//! as llama.cpp does.
 
 mod bpe;
 pub(crate) mod pre;
-mod spm;
+pub(crate) mod spm;
 
 use std::collections::HashMap;
 
@@ -25,7 +26,9 @@ use tokenizers::AddedToken;
 
 use crate::error::{Error, Result};
 use crate::pieces::PieceStyle;
+use crate::tokenizer::Encoder;
 use crate::vocab::TokenClass;
+use spm::SpmEncoder;
 
 /// Most tokens a vocabulary may hold (ids must fit in `u32`, and no real model comes close).
 const MAX_N_VOCAB: usize = 4 << 20;
@@ -33,7 +36,7 @@ const MAX_N_VOCAB: usize = 4 << 20;
 /// What the GGUF converter hands to [`crate::Tokenizer`].
 pub(crate) struct Built {
     /// The encoding pipeline.
-    pub inner: tokenizers::Tokenizer,
+    pub inner: Encoder,
     /// Token texts, with empty entries renamed `[EMPTY_{id}]` as llama.cpp does.
     pub tokens: Vec<String>,
     /// One class per token.
@@ -53,33 +56,46 @@ pub(crate) struct Built {
 pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
     let tokens = checked_tokens(&v.tokens)?;
     let classes = classes(v, tokens.len())?;
-    let ids: HashMap<&str, u32> = (0u32..)
-        .zip(&tokens)
-        .map(|(id, t)| (t.as_str(), id))
-        .collect();
-    let user_defined: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&classes)
-        .filter(|(_, c)| **c == TokenClass::UserDefined)
-        .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
-        .collect();
-    let (mut inner, style, default_add_bos, strip, kind) = match v.model.as_str() {
+    let user_defined = || {
+        (0u32..)
+            .zip(&classes)
+            .filter(|(_, c)| **c == TokenClass::UserDefined)
+            .map(|(id, _)| id)
+    };
+    let (inner, style, default_add_bos, strip, kind) = match v.model.as_str() {
         "gpt2" => {
             let profile = pre::find(v.pre.as_deref()).ok_or_else(|| Error::UnsupportedPre {
                 pre: v.pre.clone().unwrap_or_default(),
                 supported: pre::supported_names(),
             })?;
-            let inner = bpe::build(&tokens, &ids, &v.merges, profile)?;
+            let ids: HashMap<&str, u32> = (0u32..)
+                .zip(&tokens)
+                .map(|(id, t)| (t.as_str(), id))
+                .collect();
+            let mut inner = bpe::build(&tokens, &ids, &v.merges, profile)?;
+            let added: Vec<AddedToken> = user_defined()
+                .map(|id| AddedToken::from(tokens[id as usize].clone(), false).normalized(false))
+                .collect();
+            inner
+                .add_tokens(added)
+                .map_err(|e| Error::tokenizers("adding user-defined tokens", e))?;
+            inner.set_encode_special_tokens(true);
             let kind = format!("gpt2 BPE (pre: {})", v.pre.as_deref().unwrap_or("default"));
-            (inner, PieceStyle::ByteLevel, profile.add_bos, false, kind)
+            (
+                Encoder::Hf(Box::new(inner)),
+                PieceStyle::ByteLevel,
+                profile.add_bos,
+                false,
+                kind,
+            )
         }
         "llama" => {
             let add_space_prefix = v.add_space_prefix.unwrap_or(true);
-            let unk = v.special.unk.map(|id| tokens[id as usize].clone());
-            let inner = spm::build(&tokens, &ids, &v.scores, add_space_prefix, unk)?;
+            let user: Vec<u32> = user_defined().collect();
+            let spm = SpmEncoder::new(&tokens, &v.scores, add_space_prefix, v.special.unk, &user)?;
             let kind = format!("llama SentencePiece BPE (add_space_prefix: {add_space_prefix})");
             (
-                inner,
+                Encoder::Spm(spm),
                 PieceStyle::SentencePiece,
                 true,
                 add_space_prefix,
@@ -93,10 +109,6 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
             });
         }
     };
-    inner
-        .add_tokens(user_defined)
-        .map_err(|e| Error::tokenizers("adding user-defined tokens", e))?;
-    inner.set_encode_special_tokens(true);
     Ok(Built {
         inner,
         tokens,
