@@ -13,7 +13,8 @@
 //! 100 MiB while building for Gemma 3's 262k entries; this index costs 4 bytes a slot.
 
 use std::collections::BinaryHeap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 
 use crate::error::{Error, Result};
 use crate::special::{Fragment, SpecialMatcher, Strip};
@@ -24,6 +25,9 @@ pub(crate) struct SpmEncoder {
     /// Open-addressing index of token texts: `id + 1` per slot, 0 empty; a power of two
     /// at least twice the vocabulary.
     slots: Vec<u32>,
+    /// The index's hash, keyed at random per encoder: token texts come from the model file,
+    /// and a file crafted to collide under a known key would make every lookup a long scan.
+    hasher: RandomState,
     scores: Vec<f32>,
     /// The `<0xXX>` token of every byte, when the vocabulary has all 256.
     byte_tokens: Option<Box<[u32; 256]>>,
@@ -69,10 +73,6 @@ struct Symbol {
     next: Option<usize>,
 }
 
-fn hash(text: &str) -> u64 {
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(text)
-}
-
 impl SpmEncoder {
     /// The encoder of `tokens` (unique, checked by the caller) with one score each; the
     /// ids in `user_defined` are split out of input text first.
@@ -96,6 +96,7 @@ impl SpmEncoder {
         let n_slots = (2 * tokens.len()).next_power_of_two().max(2);
         let mut enc = SpmEncoder {
             slots: vec![0; n_slots],
+            hasher: RandomState::new(),
             scores: scores.to_vec(),
             byte_tokens: None,
             unk,
@@ -108,7 +109,7 @@ impl SpmEncoder {
         };
         let mask = n_slots - 1;
         for (id, token) in (1u32..).zip(tokens) {
-            let mut at = hash(token) as usize & mask;
+            let mut at = enc.hasher.hash_one(token.as_str()) as usize & mask;
             while enc.slots[at] != 0 {
                 at = (at + 1) & mask;
             }
@@ -124,7 +125,7 @@ impl SpmEncoder {
     /// The id of the token whose text is `text`.
     fn find(&self, tokens: &[String], text: &str) -> Option<u32> {
         let mask = self.slots.len() - 1;
-        let mut at = hash(text) as usize & mask;
+        let mut at = self.hasher.hash_one(text) as usize & mask;
         loop {
             match self.slots[at] {
                 0 => return None,
