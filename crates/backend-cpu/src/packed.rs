@@ -267,10 +267,17 @@ impl Cpu {
                 actual: w.data.len(),
             });
         }
-        self.pack_from(w.dtype, w.n_out, w.n_in, &mut |range, buf: &mut [u8]| {
-            buf.copy_from_slice(&w.data[range]);
-            Ok::<(), Error>(())
-        })
+        self.pack_rows(
+            w.dtype,
+            w.n_out,
+            w.n_in,
+            row_bytes,
+            &mut |range, buf: &mut [u8]| {
+                buf.copy_from_slice(&w.data[range]);
+                Ok::<(), Error>(())
+            },
+        )
+        .map(Some)
     }
 
     /// [`Cpu::pack`] of a `dtype` weight of `n_out` rows by `n_in` values whose bytes the
@@ -292,6 +299,20 @@ impl Cpu {
             return Ok(None);
         }
         let row_bytes = self.plan_shape(dtype, n_out, n_in)?;
+        self.pack_rows(dtype, n_out, n_in, row_bytes, read)
+            .map(Some)
+    }
+
+    /// The packing itself, for a packable `dtype` and a shape [`Cpu::plan_shape`] accepted
+    /// (`row_bytes` is its answer).
+    fn pack_rows<E>(
+        &self,
+        dtype: DType,
+        n_out: usize,
+        n_in: usize,
+        row_bytes: usize,
+        read: &mut ReadSource<'_, E>,
+    ) -> std::result::Result<PackedWeight, E> {
         let n_groups = n_out / 8;
         let nb = n_in / dtype.block_len();
         let (src_group, pbb) = (8 * row_bytes, packed_block_bytes(dtype));
@@ -318,13 +339,13 @@ impl Cpu {
             let at = n_groups * src_group;
             read(at..at + tail.len(), &mut tail)?;
         }
-        Ok(Some(PackedWeight {
+        Ok(PackedWeight {
             dtype,
             n_out,
             n_in,
             groups,
             tail,
-        }))
+        })
     }
 
     /// Validates a weight shape and returns its row bytes (`n_out` rows of them fit in

@@ -74,24 +74,3 @@ pub(crate) fn read_at(file: &File, map: &Mmap, offset: u64, out: &mut [u8]) -> s
         Ok(())
     }
 }
-
-/// Drops the pages of `map[offset..offset + len]` from this process's resident set (Linux
-/// `MADV_DONTNEED`), for bytes that were copied elsewhere (repacked weights) and are not
-/// needed in memory any more. They stay readable: the next access reads them from the file
-/// again. Advisory: a failure changes nothing and is ignored. Ranges outside the map are
-/// ignored too.
-#[allow(unsafe_code)]
-pub(crate) fn release_pages(map: &Mmap, offset: usize, len: usize) {
-    if len == 0 || offset.checked_add(len).is_none_or(|end| end > map.len()) {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: the map is a read-only, private file mapping that is never written, so it
-        // holds no copy-on-write pages: MADV_DONTNEED only unmaps the range's pages, and any
-        // later read (through an existing borrow or a new one) faults in the same file bytes
-        // again. The file itself must stay unchanged while mapped, as for the map itself.
-        let _ =
-            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
-    }
-}

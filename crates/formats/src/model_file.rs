@@ -16,12 +16,13 @@ use crate::spec::{ModelSpec, TensorInfo};
 #[derive(Debug)]
 pub struct ModelFile {
     spec: ModelSpec,
-    maps: Vec<Mmap>,
-    /// The open files behind `maps` (same order), for [`ModelFile::read_tensor_range`].
-    files: Vec<(PathBuf, File)>,
+    /// The files, indexed by [`TensorInfo::shard`].
+    shards: Vec<Shard>,
 }
 
-/// One opened shard of a model: its path, the open file and its mapping.
+/// One opened shard of a model: its path, the open file (for
+/// [`ModelFile::read_tensor_range`]) and its mapping.
+#[derive(Debug)]
 pub(crate) struct Shard {
     pub(crate) path: PathBuf,
     pub(crate) file: File,
@@ -59,11 +60,7 @@ impl ModelFile {
 
     /// Assembles a model from a spec whose tensors index `shards` by [`TensorInfo::shard`].
     pub(crate) fn from_parts(spec: ModelSpec, shards: Vec<Shard>) -> ModelFile {
-        let (maps, files) = shards
-            .into_iter()
-            .map(|s| (s.map, (s.path, s.file)))
-            .unzip();
-        ModelFile { spec, maps, files }
+        ModelFile { spec, shards }
     }
 
     /// The validated model description.
@@ -87,42 +84,18 @@ impl ModelFile {
         let end = start
             .zip(usize::try_from(info.n_bytes).ok())
             .and_then(|(s, n)| s.checked_add(n));
-        self.maps
+        self.shards
             .get(info.shard)
             .zip(start.zip(end))
-            .and_then(|(map, (s, e))| map.get(s..e))
+            .and_then(|(shard, (s, e))| shard.map.get(s..e))
             .expect("TensorInfo from this ModelFile's spec lies inside its file")
-    }
-
-    /// Tells the OS that the bytes of `info` need not stay in memory, because the caller has
-    /// made its own copy (e.g. weights repacked for the backend): their pages leave the resident
-    /// set, so the model is not held twice. The bytes stay valid and readable; touching them
-    /// again reads them back from the file. Advisory and infallible.
-    pub fn release_tensor_pages(&self, info: &TensorInfo) {
-        self.release_tensor_range(info, 0, usize::try_from(info.n_bytes).unwrap_or(usize::MAX));
-    }
-
-    /// [`ModelFile::release_tensor_pages`] for bytes `start..start + len` of the tensor only
-    /// (a copy made piece by piece can release each piece as it goes, so the two copies are
-    /// never both resident). A range past the tensor's end is clipped to it.
-    pub fn release_tensor_range(&self, info: &TensorInfo, start: usize, len: usize) {
-        let (Ok(offset), Ok(n_bytes)) =
-            (usize::try_from(info.offset), usize::try_from(info.n_bytes))
-        else {
-            return;
-        };
-        let start = start.min(n_bytes);
-        let len = len.min(n_bytes - start);
-        if let Some(map) = self.maps.get(info.shard) {
-            crate::mmap::release_pages(map, offset + start, len);
-        }
     }
 
     /// Reads bytes `start..start + out.len()` of the tensor `info` into `out` with a positional
     /// read of its file, not through the mapping: the bytes are copied once, and the file's
     /// pages never join this process's resident set (the OS page cache holds them, shared
     /// and reclaimable). For weights that are repacked into a copy of their own, and for
-    /// lookups into a table whose mapped pages were released.
+    /// row lookups into a table.
     ///
     /// Errors: [`Error::Io`] when the range is not inside the tensor or the read fails (the
     /// file was truncated or the disk failed).
@@ -130,8 +103,7 @@ impl ModelFile {
     /// # Panics
     /// If `info` does not come from this model's spec (as [`ModelFile::tensor_bytes`]).
     pub fn read_tensor_range(&self, info: &TensorInfo, start: usize, out: &mut [u8]) -> Result<()> {
-        let (path, file) = &self.files[info.shard];
-        let map = &self.maps[info.shard];
+        let Shard { path, file, map } = &self.shards[info.shard];
         let inside = start
             .checked_add(out.len())
             .is_some_and(|end| end as u64 <= info.n_bytes);
@@ -160,7 +132,7 @@ impl ModelFile {
 
     /// Total bytes of all the model's files.
     pub fn file_size(&self) -> u64 {
-        self.maps.iter().map(|m| m.len() as u64).sum()
+        self.shards.iter().map(|s| s.map.len() as u64).sum()
     }
 }
 

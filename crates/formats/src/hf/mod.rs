@@ -21,8 +21,7 @@ use skiff_tensor::DType;
 
 use crate::error::{Error, Result};
 use crate::gguf::reader::tensor_bytes;
-use crate::model_file::ModelFile;
-use crate::model_file::Shard;
+use crate::model_file::{ModelFile, Shard};
 use crate::safetensors::{SafetensorsHeader, parse_safetensors};
 use crate::spec::{SourceFormat, TensorInfo, TokenizerSpec};
 use crate::spec_build::{SpecSource, build_spec, check_chat_template};

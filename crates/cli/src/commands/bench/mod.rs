@@ -20,13 +20,10 @@ mod roofline;
 mod single;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use skiff_formats::ModelFile;
 use skiff_models::Model;
 use skiff_models::kv::KvDtype;
-use skiff_tokenizer::Tokenizer;
 
 use super::run::physical_cores;
 
@@ -89,12 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     check_args(&args)?;
     let path = skiff_store::resolve(&args.model)
         .with_context(|| format!("finding model {}", args.model))?;
-    let mut file = ModelFile::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let tokenizer =
-        Tokenizer::from_spec(&file.spec().tokenizer).context("building the tokenizer")?;
-    file.drop_vocabulary(); // the tokenizer holds its own copy
-    let file = Arc::new(file);
-    let model = Model::load(file).context("loading the model")?;
+    let (model, tokenizer) = super::run::open_model(&path)?;
     let info = model_info(&path, &model);
     let threads = if args.threads.is_empty() {
         vec![physical_cores()]
