@@ -301,15 +301,14 @@ unsafe fn axpy_chunks<const T: u8, const Q: usize, const C: usize>(
         }
     }
     for r in 0..n_rows {
-        let mut v = [_mm256_setzero_ps(); C];
-        for (j, v) in v.iter_mut().enumerate() {
+        // The `Q` weights first, then one chunk of the row at a time: `Q * C + Q + 1` live
+        // vectors (16 at most), where loading all `C` chunks first spilled accumulators.
+        let wi: [__m256; Q] = std::array::from_fn(|i| _mm256_set1_ps(w[i * n_rows + r]));
+        for j in 0..C {
             // SAFETY: row `r < n_rows` is whole; `c0 + 8 * j + 8 <= head_dim`.
-            *v = unsafe { load_scaled8::<T>(values.add(r * row_bytes), c0 + 8 * j) };
-        }
-        for (i, a) in a.iter_mut().enumerate() {
-            let wi = _mm256_set1_ps(w[i * n_rows + r]);
-            for (a, v) in a.iter_mut().zip(&v) {
-                *a = _mm256_fmadd_ps(wi, *v, *a);
+            let v = unsafe { load_scaled8::<T>(values.add(r * row_bytes), c0 + 8 * j) };
+            for (a, wi) in a.iter_mut().zip(&wi) {
+                a[j] = _mm256_fmadd_ps(*wi, v, a[j]);
             }
         }
     }
@@ -332,11 +331,14 @@ fn value_axpy_impl<const T: u8>(w: &[f32], values: &[u8], head_dim: usize, acc: 
         let v = values.as_ptr();
         // SAFETY: `acc` holds `n` whole accumulators, `values` `n_rows` whole rows and `w`
         // `n_q * n_rows` weights (checked above).
+        // Chunks per pass: `Q * C` accumulators plus `Q` weights and one row chunk fit the 16
+        // registers (three queries with four chunks kept one accumulator on the stack, a
+        // store-to-load chain on every row).
         unsafe {
             match n {
                 1 => axpy_rows::<T, 1, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
                 2 => axpy_rows::<T, 2, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
-                3 => axpy_rows::<T, 3, 4>(w, i0, n_rows, v, row_bytes, head_dim, acc),
+                3 => axpy_rows::<T, 3, 2>(w, i0, n_rows, v, row_bytes, head_dim, acc),
                 _ => axpy_rows::<T, 4, 2>(w, i0, n_rows, v, row_bytes, head_dim, acc),
             }
         }
