@@ -11,9 +11,7 @@
 //!
 //! Storage: per layer one key and one value byte buffer of `n_blocks` blocks, allocated
 //! zeroed so the operating system maps pages only when a block is first written — resident
-//! memory follows the blocks actually used (in 2 MiB steps: the buffers are `HugeBuf`s, on
-//! transparent huge pages, so attention's reads of scattered blocks take no TLB misses;
-//! SmolLM2 tg512 at 2 threads gained 3-13% over 4 KiB pages in alternating runs). Inside a block, rows are grouped by KV head
+//! memory follows the blocks actually used. Inside a block, rows are grouped by KV head
 //! (`[n_kv_heads][block_size][head_dim]`), so one head's rows of a block are contiguous and
 //! attention streams them with one kernel call. Rows are f32, f16 or ggml `block_q8_0`
 //! ([`KvDtype`]).
@@ -27,7 +25,6 @@ mod layer;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use skiff_backend_cpu::HugeBuf;
 use skiff_formats::HParams;
 
 pub use config::{DEFAULT_BLOCK_SIZE, KvConfig, KvDtype};
@@ -38,8 +35,8 @@ use layer::Geometry;
 
 /// One layer's key and value blocks.
 struct LayerBufs {
-    k: HugeBuf,
-    v: HugeBuf,
+    k: Vec<u8>,
+    v: Vec<u8>,
 }
 
 /// Per-layer keys and values of many sequences in a pool of fixed-size blocks.
@@ -136,8 +133,8 @@ impl KvCache {
         };
         let layers = (0..hp.n_layers)
             .map(|_| LayerBufs {
-                k: HugeBuf::zeroed(k_bytes),
-                v: HugeBuf::zeroed(v_bytes),
+                k: vec![0u8; k_bytes],
+                v: vec![0u8; v_bytes],
             })
             .collect();
         Ok(KvCache {
