@@ -226,7 +226,10 @@ mod tests {
             buf[len - 1] = i as u8 + 1;
         }
         for (i, buf) in bufs.iter().enumerate() {
-            assert_eq!((buf.len(), buf[0], buf[len - 1]), (len, i as u8 + 1, i as u8 + 1));
+            assert_eq!(
+                (buf.len(), buf[0], buf[len - 1]),
+                (len, i as u8 + 1, i as u8 + 1)
+            );
         }
     }
 
