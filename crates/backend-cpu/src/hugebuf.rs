@@ -7,14 +7,14 @@
 //! (`MADV_HUGEPAGE`, honoured in the default `madvise` THP mode).
 //!
 //! A model's weights are mostly far smaller than a huge page (a 576 × 576 Q4_1 projection is
-//! 207 KB), so buffers below [`SLAB_BYTES`] are carved one after another out of shared
+//! 207 KB), so buffers below half of [`SLAB_BYTES`] are carved one after another out of shared
 //! *slabs*: mappings of [`SLAB_BYTES`] that start on a 2 MiB boundary and are advised whole.
 //! Weights packed in the order the forward pass first uses them so also lie in that order in
 //! memory. A slab's range is handed out once and never reused, so it is still zero; the slab
 //! is unmapped when its last buffer is dropped (the allocator keeps only a weak reference).
 //! Only touched pages are resident, so the slack is the unused end of the last huge page a
-//! slab has touched. Larger buffers get a mapping of their own, whose whole huge pages are
-//! advised (a partly used last one never adds to the resident size).
+//! slab has touched. Buffers of half a slab or more get a mapping of their own, whose whole
+//! huge pages are advised (a partly used last one never adds to the resident size).
 //! Where a mapping fails (other systems, no memory for the mapping) a buffer is an ordinary
 //! `Vec`.
 //!
@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 /// Huge page size the buffers align to.
 const HUGE_PAGE: usize = 2 << 20;
-/// Address space of one slab; buffers at least this long get their own mapping. Reserving it
-/// costs nothing until pages are touched.
+/// Bytes of one slab; buffers of at least half of it get a mapping of their own. Reserving
+/// address space costs nothing until pages are touched.
 const SLAB_BYTES: usize = 256 << 20;
 /// Alignment of a buffer inside a slab: a cache line, so no two buffers share one.
 const SLAB_ALIGN: usize = 64;
@@ -38,50 +38,52 @@ const SLAB_ALIGN: usize = 64;
 pub struct HugeBuf(Inner);
 
 enum Inner {
+    /// Bytes `offset..offset + len` of a region: a shared slab, or the buffer's own mapping.
     Mapped {
-        map: memmap2::MmapMut,
-        offset: usize,
-        len: usize,
-    },
-    Slab {
-        slab: Arc<Slab>,
+        region: Arc<Region>,
         offset: usize,
         len: usize,
     },
     Heap(Vec<u8>),
 }
 
-/// One shared mapping, cut into buffers by [`SLABS`].
-struct Slab {
+/// An anonymous mapping whose usable bytes start on a huge-page boundary.
+struct Region {
     /// Keeps the mapping alive; accessed only through `base`.
     _map: memmap2::MmapMut,
-    /// The first byte on a huge-page boundary.
+    /// The first usable byte, on a huge-page boundary.
     base: NonNull<u8>,
-    /// Bytes usable from `base`.
+    /// Usable bytes from `base`.
     cap: usize,
 }
 
-// SAFETY: `base` points into `_map`, which lives as long as the `Slab`; the slab itself is
+// SAFETY: `base` points into `_map`, which lives as long as the `Region`; the region itself is
 // never read or written through, only the disjoint ranges its `HugeBuf`s own, each with Rust's
 // usual `&`/`&mut` rules applied by the owning `HugeBuf`.
-unsafe impl Send for Slab {}
+unsafe impl Send for Region {}
 // SAFETY: as above.
-unsafe impl Sync for Slab {}
+unsafe impl Sync for Region {}
 
 /// The slab being filled and the bytes of it handed out.
-static SLABS: Mutex<(Weak<Slab>, usize)> = Mutex::new((Weak::new(), 0));
+static SLABS: Mutex<(Weak<Region>, usize)> = Mutex::new((Weak::new(), 0));
 
-impl Slab {
-    fn new() -> Option<Slab> {
-        let mut map = memmap2::MmapMut::map_anon(SLAB_BYTES).ok()?;
+impl Region {
+    /// `cap` usable bytes, the first `advised` of them (whole huge pages) advised to the
+    /// kernel as huge-page memory. Over-allocated by one huge page to align `base`; the slack
+    /// is never touched, so it is never resident.
+    fn new(cap: usize, advised: usize) -> Option<Region> {
+        let mut map = memmap2::MmapMut::map_anon(cap.checked_add(HUGE_PAGE)?).ok()?;
         let offset = (map.as_ptr() as usize).next_multiple_of(HUGE_PAGE) - map.as_ptr() as usize;
+        // Advice only: where the kernel has no THP the pages are ordinary ones.
         #[cfg(target_os = "linux")]
-        let _ = map.advise_range(memmap2::Advice::HugePage, offset, SLAB_BYTES - offset);
+        let _ = map.advise_range(memmap2::Advice::HugePage, offset, advised);
+        #[cfg(not(target_os = "linux"))]
+        let _ = advised;
         let base = NonNull::new(map[offset..].as_mut_ptr())?;
-        Some(Slab {
+        Some(Region {
             _map: map,
             base,
-            cap: SLAB_BYTES - offset,
+            cap,
         })
     }
 }
@@ -94,7 +96,15 @@ impl HugeBuf {
         } else if len < SLAB_BYTES / 2 {
             Self::carve(len)
         } else {
-            Self::map(len)
+            // Only whole huge pages are advised, so a partly used last one never adds to the
+            // resident size.
+            Region::new(len, len / HUGE_PAGE * HUGE_PAGE).map(|region| {
+                Self(Inner::Mapped {
+                    region: Arc::new(region),
+                    offset: 0,
+                    len,
+                })
+            })
         };
         buf.unwrap_or_else(|| Self(Inner::Heap(vec![0; len])))
     }
@@ -103,38 +113,27 @@ impl HugeBuf {
     fn carve(len: usize) -> Option<Self> {
         let mut slabs = SLABS.lock().unwrap_or_else(PoisonError::into_inner);
         let (current, used) = &mut *slabs;
-        let slab = match current.upgrade() {
+        let region = match current.upgrade() {
             Some(slab) if slab.cap - *used >= len => slab,
             _ => {
-                let slab = Arc::new(Slab::new()?);
+                let slab = Arc::new(Region::new(SLAB_BYTES, SLAB_BYTES)?);
                 *current = Arc::downgrade(&slab);
                 *used = 0;
                 slab
             }
         };
         let offset = *used;
-        *used = (offset + len).next_multiple_of(SLAB_ALIGN).min(slab.cap);
-        Some(Self(Inner::Slab { slab, offset, len }))
-    }
-
-    fn map(len: usize) -> Option<Self> {
-        let map = memmap2::MmapMut::map_anon(len.checked_add(HUGE_PAGE)?).ok()?;
-        let offset = (map.as_ptr() as usize).next_multiple_of(HUGE_PAGE) - map.as_ptr() as usize;
-        // Advice only: where the kernel has no THP the pages are ordinary ones. Only whole huge
-        // pages inside the buffer are advised, so a partly used last one never adds to the
-        // resident size.
-        #[cfg(target_os = "linux")]
-        let _ = map.advise_range(
-            memmap2::Advice::HugePage,
+        *used = (offset + len).next_multiple_of(SLAB_ALIGN).min(region.cap);
+        Some(Self(Inner::Mapped {
+            region,
             offset,
-            len / HUGE_PAGE * HUGE_PAGE,
-        );
-        Some(Self(Inner::Mapped { map, offset, len }))
+            len,
+        }))
     }
 
     /// Whether the bytes live in a huge-page-advised mapping (not the heap fallback).
     pub fn is_mapped(&self) -> bool {
-        !matches!(self.0, Inner::Heap(_))
+        matches!(self.0, Inner::Mapped { .. })
     }
 }
 
@@ -142,28 +141,32 @@ impl Deref for HugeBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Inner::Mapped { map, offset, len } => &map[*offset..*offset + *len],
-            // SAFETY: `offset..offset + len` lies inside the slab (`carve` checked it against
-            // `cap`) and belongs to this buffer alone; `&self` rules out a `&mut` to it.
-            Inner::Slab { slab, offset, len } => unsafe {
-                std::slice::from_raw_parts(slab.base.as_ptr().add(*offset), *len)
-            },
-            Inner::Heap(v) => v,
-        }
+        let (region, offset, len) = match &self.0 {
+            Inner::Mapped {
+                region,
+                offset,
+                len,
+            } => (region, *offset, *len),
+            Inner::Heap(v) => return v,
+        };
+        // SAFETY: `offset..offset + len` lies inside the region (`zeroed` and `carve` checked
+        // it against `cap`) and belongs to this buffer alone; `&self` rules out a `&mut` to it.
+        unsafe { std::slice::from_raw_parts(region.base.as_ptr().add(offset), len) }
     }
 }
 
 impl DerefMut for HugeBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        match &mut self.0 {
-            Inner::Mapped { map, offset, len } => &mut map[*offset..*offset + *len],
-            // SAFETY: as in `deref`; `&mut self` makes this the only reference to the range.
-            Inner::Slab { slab, offset, len } => unsafe {
-                std::slice::from_raw_parts_mut(slab.base.as_ptr().add(*offset), *len)
-            },
-            Inner::Heap(v) => v,
-        }
+        let (region, offset, len) = match &mut self.0 {
+            Inner::Mapped {
+                region,
+                offset,
+                len,
+            } => (region, *offset, *len),
+            Inner::Heap(v) => return v,
+        };
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference to the range.
+        unsafe { std::slice::from_raw_parts_mut(region.base.as_ptr().add(offset), len) }
     }
 }
 
