@@ -152,6 +152,9 @@ fn bad_vocabularies_are_refused() {
         field_of(v.clone()).contains("merge 1"),
         "a merge naming an unknown token"
     );
+    let mut dup = v.clone();
+    dup.tokens[5] = "<unk>".into();
+    assert!(field_of(dup).contains("duplicate token"), "gpt2 duplicates");
 
     v.pre = Some("no-such-pre".into());
     match build(v.clone()) {

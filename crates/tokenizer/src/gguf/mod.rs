@@ -68,10 +68,7 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
                 pre: v.pre.clone().unwrap_or_default(),
                 supported: pre::supported_names(),
             })?;
-            let ids: HashMap<&str, u32> = (0u32..)
-                .zip(&tokens)
-                .map(|(id, t)| (t.as_str(), id))
-                .collect();
+            let ids = index(&tokens)?;
             let mut inner = bpe::build(&tokens, &ids, &v.merges, profile)?;
             let added: Vec<AddedToken> = user_defined()
                 .map(|id| AddedToken::from(tokens[id as usize].clone(), false).normalized(false))
@@ -120,8 +117,8 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
     })
 }
 
-/// Validates the token list: non-empty, not absurdly large, no duplicates. Empty
-/// entries are renamed `[EMPTY_{id}]` (llama.cpp does the same).
+/// Validates the token list: non-empty, not absurdly large (duplicates are refused as the
+/// encoder indexes it). Empty entries are renamed `[EMPTY_{id}]` (llama.cpp does the same).
 fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
     const FIELD: &str = "tokenizer.ggml.tokens";
     if tokens.is_empty() {
@@ -147,16 +144,27 @@ fn checked_tokens(tokens: &[String]) -> Result<Vec<String>> {
             }
         })
         .collect();
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(renamed.len());
-    for (id, t) in renamed.iter().enumerate() {
-        if let Some(first) = seen.insert(t.as_str(), id) {
-            return Err(Error::BadVocab {
-                field: FIELD,
-                reason: format!("duplicate token {t:?} at ids {first} and {id}"),
-            });
+    Ok(renamed)
+}
+
+/// The error for token text `text` at both `first` and `id`. Duplicates are found where each
+/// encoder indexes the texts ([`index`], [`SpmEncoder::new`]), not in a map of their own.
+pub(crate) fn duplicate_token(text: &str, first: u32, id: u32) -> Error {
+    Error::BadVocab {
+        field: "tokenizer.ggml.tokens",
+        reason: format!("duplicate token {text:?} at ids {first} and {id}"),
+    }
+}
+
+/// Token text → id, refusing a text that appears twice.
+fn index(tokens: &[String]) -> Result<HashMap<&str, u32>> {
+    let mut ids = HashMap::with_capacity(tokens.len());
+    for (id, t) in (0u32..).zip(tokens) {
+        if let Some(first) = ids.insert(t.as_str(), id) {
+            return Err(duplicate_token(t, first, id));
         }
     }
-    Ok(renamed)
+    Ok(ids)
 }
 
 /// Token classes from `token_type` (all normal when absent); bos/eos/eot/pad become

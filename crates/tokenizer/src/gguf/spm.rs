@@ -74,8 +74,11 @@ struct Symbol {
 }
 
 impl SpmEncoder {
-    /// The encoder of `tokens` (unique, checked by the caller) with one score each; the
-    /// ids in `user_defined` are split out of input text first.
+    /// The encoder of `tokens` with one score each; the ids in `user_defined` are split out
+    /// of input text first.
+    ///
+    /// Errors: [`Error::BadVocab`] when the scores do not match the tokens or a token text
+    /// appears twice.
     pub(crate) fn new(
         tokens: &[String],
         scores: &[f32],
@@ -108,12 +111,15 @@ impl SpmEncoder {
             ),
         };
         let mask = n_slots - 1;
-        for (id, token) in (1u32..).zip(tokens) {
+        for (id, token) in (0u32..).zip(tokens) {
             let mut at = enc.hasher.hash_one(token.as_str()) as usize & mask;
-            while enc.slots[at] != 0 {
+            while let Some(first) = enc.slots[at].checked_sub(1) {
+                if tokens[first as usize] == *token {
+                    return Err(super::duplicate_token(token, first, id));
+                }
                 at = (at + 1) & mask;
             }
-            enc.slots[at] = id;
+            enc.slots[at] = id + 1;
         }
         let bytes: Option<Vec<u32>> = (0..=255u8)
             .map(|b| enc.find(tokens, &format!("<0x{b:02X}>")))
